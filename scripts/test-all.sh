@@ -1,0 +1,26 @@
+#!/bin/bash
+# Runs every test stage, each with a time limit, and prints one summary.
+# Exits non-zero when any stage fails. Called by `make test`.
+set -u
+cd "$(dirname "$0")/.."
+passed=0; failed=0; failures=""
+stage() {
+  local name=$1 limit=$2; shift 2
+  echo; echo "=== stage: $name ==="
+  local t0=$SECONDS
+  if timeout --kill-after=10 "$limit" "$@"; then
+    passed=$((passed + 1)); echo "=== $name: ok ($((SECONDS - t0)) s) ==="
+  else
+    failed=$((failed + 1)); failures="$failures $name"; echo "=== $name: FAILED ($((SECONDS - t0)) s) ==="
+  fi
+}
+stage rust       600 cargo test --release
+stage c          300 make --no-print-directory test-c
+stage examples   180 make --no-print-directory test-examples
+stage python     300 ./bindings/python/run-tests.sh
+stage lisp       400 ./bindings/lisp/run-tests.sh
+stage bench      240 ./bench/run.sh QUICK=1
+echo
+[ -n "$failures" ] && echo "failed stages:$failures"
+echo "stages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,135 @@
+//! UDP: connected and unconnected datagram sockets, send and receive.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use socket2::{Protocol, SockAddr, Type};
+
+use crate::address::{resolve, resolve_local};
+use crate::error::{Error, Result};
+use crate::socket::{Kind, Socket};
+use crate::stream::{domain_of, local_for, set_receive_timeout, ConnectOptions};
+
+/// The largest datagram usocket sends: 65,535 less the IPv4 and UDP headers.
+pub(crate) const MAX_DATAGRAM: usize = 65507;
+
+fn os_err(e: std::io::Error, what: &str) -> Error {
+    Error::from_errno(e.raw_os_error().unwrap_or(0), what)
+}
+
+fn new_udp(ip: &IpAddr) -> Result<socket2::Socket> {
+    socket2::Socket::new(domain_of(ip), Type::DGRAM, Some(Protocol::UDP)).map_err(|e| os_err(e, "socket"))
+}
+
+/// A datagram socket: connected to `host`:`port` when `host` is given,
+/// otherwise unconnected and bound to the local host and port.
+pub fn connect(host: Option<&str>, port: u16, opts: &ConnectOptions) -> Result<Arc<Socket>> {
+    let socket = match host {
+        None => {
+            let ip = match opts.local_host.as_deref() {
+                None | Some("") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                Some(h) => resolve_local(Some(h))?[0],
+            };
+            let sock = new_udp(&ip)?;
+            let local = SocketAddr::new(ip, opts.local_port);
+            sock.bind(&SockAddr::from(local)).map_err(|e| os_err(e, &format!("binding {local}")))?;
+            Socket::new(sock, Kind::Datagram, false)
+        }
+        Some(host) => {
+            let mut last = None;
+            let mut found = None;
+            for ip in resolve(host)? {
+                let attempt = (|| {
+                    let sock = new_udp(&ip)?;
+                    if let Some(local) = local_for(&ip, opts.local_host.as_deref(), opts.local_port)? {
+                        sock.bind(&SockAddr::from(local)).map_err(|e| os_err(e, &format!("binding {local}")))?;
+                    }
+                    let remote = SocketAddr::new(ip, port);
+                    sock.connect(&SockAddr::from(remote)).map_err(|e| os_err(e, &format!("connecting to {remote}")))?;
+                    Ok::<_, Error>(sock)
+                })();
+                match attempt {
+                    Ok(sock) => {
+                        found = Some(sock);
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            match found {
+                Some(sock) => Socket::new(sock, Kind::Datagram, true),
+                None => return Err(last.unwrap_or_else(|| Error::invalid_argument("no address"))),
+            }
+        }
+    };
+    if opts.timeout_ms > 0 {
+        set_receive_timeout(&socket, opts.timeout_ms)?;
+    }
+    Ok(Arc::new(socket))
+}
+
+/// The destination for a send: the first address of `host` in the socket's family.
+fn destination(s: &Socket, host: &str, port: u16) -> Result<SockAddr> {
+    let family_v4 = s.inner.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.is_ipv4());
+    let ips = resolve(host)?;
+    let ip = match family_v4 {
+        Some(v4) => ips.iter().find(|ip| ip.is_ipv4() == v4).copied().unwrap_or(ips[0]),
+        None => ips[0],
+    };
+    Ok(SockAddr::from(SocketAddr::new(ip, port)))
+}
+
+/// Sends one datagram, to `host`:`port` or, when `host` is None, to the peer.
+pub fn send(s: &Socket, buf: &[u8], host: Option<&str>, port: u16) -> Result<usize> {
+    s.expect_kind(Kind::Datagram, "send")?;
+    if buf.len() > MAX_DATAGRAM {
+        return Err(Error::invalid_argument(format!(
+            "a datagram of {} bytes is larger than {MAX_DATAGRAM}",
+            buf.len()
+        )));
+    }
+    let fd = s.fd();
+    let n = match host {
+        None => {
+            if !s.connected {
+                return Err(Error::invalid_argument("send on an unconnected datagram socket needs a host and port"));
+            }
+            s.blocking_out("send", |flags| unsafe {
+                libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), flags | libc::MSG_NOSIGNAL)
+            })?
+        }
+        Some(host) => {
+            let to = destination(s, host, port)?;
+            s.blocking_out("send", |flags| unsafe {
+                libc::sendto(
+                    fd,
+                    buf.as_ptr() as *const libc::c_void,
+                    buf.len(),
+                    flags | libc::MSG_NOSIGNAL,
+                    to.as_ptr() as *const libc::sockaddr,
+                    to.len(),
+                )
+            })?
+        }
+    };
+    Ok(n as usize)
+}
+
+/// Receives one datagram into `buf` (cut to its length), with the sender.
+pub fn receive(s: &Socket, buf: &mut [u8]) -> Result<(usize, Option<SocketAddr>)> {
+    s.expect_kind(Kind::Datagram, "receive")?;
+    let fd = s.fd();
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len: libc::socklen_t = 0;
+    let ptr = buf.as_mut_ptr();
+    let cap = buf.len();
+    let n = s.blocking_in("receive", |flags| {
+        len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        unsafe { libc::recvfrom(fd, ptr as *mut libc::c_void, cap, flags, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) }
+    })?;
+    if s.is_closed() {
+        return Err(Error::closed_during_call());
+    }
+    let from = if len > 0 { unsafe { SockAddr::new(storage, len) }.as_socket() } else { None };
+    Ok((n as usize, from))
+}

@@ -1,0 +1,1 @@
+//! The C ABI of the socket server (placeholder until the server lands).

@@ -1,0 +1,200 @@
+//! The socket object every handle of a socket points to, and the blocking
+//! receive/send loop shared by streams and datagrams.
+//!
+//! Descriptors are in blocking mode, with SO_RCVTIMEO/SO_SNDTIMEO for the
+//! timeouts, so the common case is one system call. EINTR (SBCL's GC signals)
+//! is retried with the time left: after the first EINTR the call waits in
+//! `poll` against a monotonic deadline and then retries without blocking.
+//!
+//! Closing a socket that other threads are using shuts it down, which wakes
+//! every thread blocked on it; they see `closed` and return
+//! `USOCKET_ERR_INVALID_HANDLE`. The descriptor itself is closed when the last
+//! `Arc` goes away, so it cannot be reused under a running call.
+
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+use crate::error::{errno, Error, Result};
+use crate::os::{poll_one, Deadline};
+use crate::wait::WaitList;
+
+/// What a socket is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Stream = 0,
+    StreamServer = 1,
+    Datagram = 2,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Stream => "stream socket",
+            Kind::StreamServer => "stream server socket",
+            Kind::Datagram => "datagram socket",
+        }
+    }
+}
+
+pub struct Socket {
+    pub(crate) inner: socket2::Socket,
+    pub kind: Kind,
+    /// For datagram sockets: connected to one peer.
+    pub connected: bool,
+    closed: AtomicBool,
+    handle: AtomicU64,
+    /// Receive timeout in ms, 0 for none (mirrors SO_RCVTIMEO).
+    pub(crate) receive_timeout_ms: AtomicI64,
+    /// Send timeout in ms, 0 for none (mirrors SO_SNDTIMEO).
+    pub(crate) send_timeout_ms: AtomicI64,
+    /// The wait lists this socket is in.
+    lists: Mutex<Vec<Weak<WaitList>>>,
+}
+
+impl Socket {
+    pub fn new(inner: socket2::Socket, kind: Kind, connected: bool) -> Socket {
+        Socket {
+            inner,
+            kind,
+            connected,
+            closed: AtomicBool::new(false),
+            handle: AtomicU64::new(0),
+            receive_timeout_ms: AtomicI64::new(0),
+            send_timeout_ms: AtomicI64::new(0),
+            lists: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn fd(&self) -> libc::c_int {
+        self.inner.as_raw_fd()
+    }
+
+    pub fn handle(&self) -> u64 {
+        self.handle.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_handle(&self, handle: u64) {
+        self.handle.store(handle, Ordering::Relaxed);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The error for a call that failed with `e`: a close under the call wins.
+    pub(crate) fn fail(&self, e: i32, what: &str) -> Error {
+        if self.is_closed() {
+            Error::closed_during_call()
+        } else if e == libc::EAGAIN || e == libc::EWOULDBLOCK {
+            Error::timeout(what)
+        } else {
+            Error::from_errno(e, what)
+        }
+    }
+
+    pub(crate) fn expect_kind(&self, kind: Kind, call: &str) -> Result<()> {
+        if self.kind == kind {
+            Ok(())
+        } else {
+            Err(Error::wrong_kind(format!("{call} needs a {}, not a {}", kind.name(), self.kind.name())))
+        }
+    }
+
+    /// Registers a wait list this socket was added to.
+    pub(crate) fn joined_list(&self, list: &Arc<WaitList>) {
+        let mut lists = self.lists.lock();
+        lists.retain(|w| w.strong_count() > 0);
+        if !lists.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(list))) {
+            lists.push(Arc::downgrade(list));
+        }
+    }
+
+    pub(crate) fn left_list(&self, list: &WaitList) {
+        self.lists.lock().retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), list));
+    }
+
+    /// Marks the socket closed, takes it out of its wait lists and wakes any
+    /// thread blocked on it. `this` is the caller's reference, already out of
+    /// the registry.
+    pub fn close(this: Arc<Socket>) {
+        if this.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let lists: Vec<Weak<WaitList>> = std::mem::take(&mut *this.lists.lock());
+        for list in lists.iter().filter_map(Weak::upgrade) {
+            list.forget(&this);
+        }
+        // Someone else still holds it: a call in progress. Shut it down so
+        // every blocked call returns; the last holder closes the descriptor.
+        if Arc::strong_count(&this) > 1 {
+            unsafe { libc::shutdown(this.fd(), libc::SHUT_RDWR) };
+        }
+    }
+
+    /// Runs a receive-like call (`op` returns the syscall's result) with the
+    /// socket's receive timeout, retrying EINTR with the time left.
+    #[inline]
+    pub(crate) fn blocking_in<F>(&self, what: &str, mut op: F) -> Result<isize>
+    where
+        F: FnMut(libc::c_int) -> isize,
+    {
+        let n = op(0);
+        if n >= 0 {
+            return Ok(n);
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(self.fail(e, what));
+        }
+        self.retry_interrupted(what, libc::POLLIN, self.receive_timeout_ms.load(Ordering::Relaxed), op)
+    }
+
+    /// The same for send-like calls, with the send timeout.
+    #[inline]
+    pub(crate) fn blocking_out<F>(&self, what: &str, mut op: F) -> Result<isize>
+    where
+        F: FnMut(libc::c_int) -> isize,
+    {
+        let n = op(0);
+        if n >= 0 {
+            return Ok(n);
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(self.fail(e, what));
+        }
+        self.retry_interrupted(what, libc::POLLOUT, self.send_timeout_ms.load(Ordering::Relaxed), op)
+    }
+
+    /// After an EINTR: wait in `poll` for the rest of the timeout, then try
+    /// again without blocking, until done, timed out, failed or closed.
+    /// The deadline counts from the interruption, which is at most a signal
+    /// handler's time after the call began.
+    #[cold]
+    fn retry_interrupted<F>(&self, what: &str, events: libc::c_short, timeout_ms: i64, mut op: F) -> Result<isize>
+    where
+        F: FnMut(libc::c_int) -> isize,
+    {
+        let deadline = if timeout_ms > 0 { Deadline::after_ms(timeout_ms) } else { Deadline::never() };
+        loop {
+            if self.is_closed() {
+                return Err(Error::closed_during_call());
+            }
+            let revents = poll_one(self.fd(), events, deadline)?;
+            if revents == 0 {
+                return Err(Error::timeout(what));
+            }
+            let n = op(libc::MSG_DONTWAIT);
+            if n >= 0 {
+                return Ok(n);
+            }
+            let e = errno();
+            if e != libc::EINTR && e != libc::EAGAIN && e != libc::EWOULDBLOCK {
+                return Err(self.fail(e, what));
+            }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! TCP: connect, listen, accept, read, write, shutdown.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use socket2::{Domain, Protocol, SockAddr, Type};
+
+use crate::address::{resolve, resolve_local};
+use crate::error::{Error, Result, USOCKET_ERR_INVALID_ARGUMENT};
+use crate::os::{poll_one, Deadline};
+use crate::socket::{Kind, Socket};
+
+/// What `connect` is asked to do (the C `usocket_connect_options`, checked).
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub datagram: bool,
+    /// Read/receive timeout in ms; <= 0: none. Also bounds the connect.
+    pub timeout_ms: i64,
+    /// Bound for the connect alone; <= 0: `timeout_ms` if set, else the OS's.
+    pub connect_timeout_ms: i64,
+    pub nodelay: bool,
+    pub local_host: Option<String>,
+    pub local_port: u16,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions { datagram: false, timeout_ms: 0, connect_timeout_ms: 0, nodelay: true, local_host: None, local_port: 0 }
+    }
+}
+
+/// What `listen` is asked to do.
+#[derive(Clone, Debug)]
+pub struct ListenOptions {
+    pub reuse_address: bool,
+    pub backlog: i32,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions { reuse_address: false, backlog: 5 }
+    }
+}
+
+pub(crate) fn domain_of(ip: &IpAddr) -> Domain {
+    if ip.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    }
+}
+
+/// The local address to bind for `remote`'s family, if the caller asked for one.
+pub(crate) fn local_for(remote: &IpAddr, host: Option<&str>, port: u16) -> Result<Option<SocketAddr>> {
+    if host.is_none() && port == 0 {
+        return Ok(None);
+    }
+    let wildcard = match host {
+        None | Some("") | Some("0.0.0.0") => true,
+        _ => false,
+    };
+    if wildcard {
+        let ip: IpAddr = if remote.is_ipv4() { std::net::Ipv4Addr::UNSPECIFIED.into() } else { std::net::Ipv6Addr::UNSPECIFIED.into() };
+        return Ok(Some(SocketAddr::new(ip, port)));
+    }
+    let candidates = resolve_local(host)?;
+    match candidates.iter().find(|ip| ip.is_ipv4() == remote.is_ipv4()) {
+        Some(ip) => Ok(Some(SocketAddr::new(*ip, port))),
+        None => Err(Error::new(
+            crate::error::USOCKET_ERR_ADDRESS_NOT_AVAILABLE,
+            format!("local host {:?} has no address of the remote's family", host.unwrap_or("")),
+        )),
+    }
+}
+
+/// Sets SO_RCVTIMEO / SO_SNDTIMEO and the mirrors.
+pub(crate) fn set_receive_timeout(s: &Socket, ms: i64) -> Result<()> {
+    let d = if ms > 0 { Some(std::time::Duration::from_millis(ms as u64)) } else { None };
+    s.inner.set_read_timeout(d).map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), "setting the receive timeout"))?;
+    s.receive_timeout_ms.store(ms.max(0), Ordering::Relaxed);
+    Ok(())
+}
+
+pub(crate) fn set_send_timeout(s: &Socket, ms: i64) -> Result<()> {
+    let d = if ms > 0 { Some(std::time::Duration::from_millis(ms as u64)) } else { None };
+    s.inner.set_write_timeout(d).map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), "setting the send timeout"))?;
+    s.send_timeout_ms.store(ms.max(0), Ordering::Relaxed);
+    Ok(())
+}
+
+fn os_err(e: std::io::Error, what: &str) -> Error {
+    match e.raw_os_error() {
+        Some(n) => Error::from_errno(n, what),
+        None => Error::new(crate::error::USOCKET_ERR_UNKNOWN, format!("{what}: {e}")),
+    }
+}
+
+/// Connects one stream socket to `addr`, bounded by `deadline`.
+fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, deadline: Deadline) -> Result<socket2::Socket> {
+    let sock = socket2::Socket::new(domain_of(&addr.ip()), Type::STREAM, Some(Protocol::TCP)).map_err(|e| os_err(e, "socket"))?;
+    if let Some(local) = local {
+        sock.bind(&SockAddr::from(local)).map_err(|e| os_err(e, &format!("binding {local}")))?;
+    }
+    sock.set_nonblocking(true).map_err(|e| os_err(e, "fcntl"))?;
+    match sock.connect(&SockAddr::from(addr)) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.raw_os_error() == Some(libc::EINTR) => {
+            // Wait for the outcome; never call connect again.
+            let revents = poll_one(sock.as_raw_fd_(), libc::POLLOUT, deadline)?;
+            if revents == 0 {
+                return Err(Error::timeout(&format!("connecting to {addr}")));
+            }
+            match sock.take_error() {
+                Ok(None) => {}
+                Ok(Some(e)) => return Err(os_err(e, &format!("connecting to {addr}"))),
+                Err(e) => return Err(os_err(e, "getsockopt(SO_ERROR)")),
+            }
+        }
+        Err(e) => return Err(os_err(e, &format!("connecting to {addr}"))),
+    }
+    sock.set_nonblocking(false).map_err(|e| os_err(e, "fcntl"))?;
+    Ok(sock)
+}
+
+trait RawFdExt {
+    fn as_raw_fd_(&self) -> libc::c_int;
+}
+impl RawFdExt for socket2::Socket {
+    fn as_raw_fd_(&self) -> libc::c_int {
+        use std::os::fd::AsRawFd;
+        self.as_raw_fd()
+    }
+}
+
+/// Opens a TCP connection to `host`:`port`, trying each address in order.
+pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Arc<Socket>> {
+    let addrs = resolve(host)?;
+    let bound = if opts.connect_timeout_ms > 0 {
+        opts.connect_timeout_ms
+    } else if opts.timeout_ms > 0 {
+        opts.timeout_ms
+    } else {
+        -1
+    };
+    let mut last: Option<Error> = None;
+    for ip in addrs {
+        let local = match local_for(&ip, opts.local_host.as_deref(), opts.local_port) {
+            Ok(l) => l,
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
+        };
+        match connect_one(SocketAddr::new(ip, port), local, Deadline::after_ms(bound)) {
+            Ok(sock) => {
+                let s = Socket::new(sock, Kind::Stream, true);
+                if opts.nodelay {
+                    s.inner.set_nodelay(true).map_err(|e| os_err(e, "setting TCP_NODELAY"))?;
+                }
+                if opts.timeout_ms > 0 {
+                    set_receive_timeout(&s, opts.timeout_ms)?;
+                }
+                return Ok(Arc::new(s));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::invalid_argument(format!("no address to connect to for {host:?}"))))
+}
+
+/// A listening socket on `host`:`port`.
+pub fn listen(host: Option<&str>, port: u16, opts: &ListenOptions) -> Result<Arc<Socket>> {
+    if opts.backlog < 0 {
+        return Err(Error::invalid_argument(format!("backlog {} is negative", opts.backlog)));
+    }
+    let ip = resolve_local(host)?[0];
+    let sock = socket2::Socket::new(domain_of(&ip), Type::STREAM, Some(Protocol::TCP)).map_err(|e| os_err(e, "socket"))?;
+    if opts.reuse_address {
+        sock.set_reuse_address(true).map_err(|e| os_err(e, "setting SO_REUSEADDR"))?;
+    }
+    let addr = SocketAddr::new(ip, port);
+    sock.bind(&SockAddr::from(addr)).map_err(|e| os_err(e, &format!("binding {addr}")))?;
+    sock.listen(opts.backlog).map_err(|e| os_err(e, "listen"))?;
+    // Accepted sockets inherit TCP_NODELAY: on by default, as for connect.
+    let _ = sock.set_nodelay(true);
+    Ok(Arc::new(Socket::new(sock, Kind::StreamServer, false)))
+}
+
+/// Accepts one connection, honouring the listener's receive timeout.
+pub fn accept(listener: &Socket) -> Result<(Arc<Socket>, SocketAddr)> {
+    listener.expect_kind(Kind::StreamServer, "accept")?;
+    let fd = listener.fd();
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let n = listener.blocking_in("accept", |_flags| {
+        len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        unsafe { libc::accept4(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len, libc::SOCK_CLOEXEC) as isize }
+    })?;
+    let sock = unsafe { <socket2::Socket as std::os::fd::FromRawFd>::from_raw_fd(n as libc::c_int) };
+    if listener.is_closed() {
+        return Err(Error::closed_during_call());
+    }
+    let peer = unsafe { SockAddr::new(storage, len) }.as_socket().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let s = Socket::new(sock, Kind::Stream, true);
+    // SO_RCVTIMEO is inherited from the listener on Linux; mirror it.
+    s.receive_timeout_ms.store(listener.receive_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);
+    s.send_timeout_ms.store(listener.send_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);
+    Ok((Arc::new(s), peer))
+}
+
+/// Reads at least one byte, or 0 at end of file.
+#[inline]
+pub fn read(s: &Socket, buf: &mut [u8]) -> Result<usize> {
+    if s.kind != Kind::Stream {
+        s.expect_kind(Kind::Stream, "read")?;
+    }
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let fd = s.fd();
+    let ptr = buf.as_mut_ptr();
+    let len = buf.len();
+    let n = s.blocking_in("read", |flags| unsafe { libc::recv(fd, ptr as *mut libc::c_void, len, flags) })?;
+    if n == 0 && s.is_closed() {
+        return Err(Error::closed_during_call());
+    }
+    Ok(n as usize)
+}
+
+/// Writes every byte of `buf`, or fails.
+#[inline]
+pub fn write(s: &Socket, buf: &[u8]) -> Result<usize> {
+    if s.kind != Kind::Stream {
+        s.expect_kind(Kind::Stream, "write")?;
+    }
+    let fd = s.fd();
+    let mut done = 0usize;
+    while done < buf.len() {
+        let rest = &buf[done..];
+        let n = s.blocking_out("write", |flags| unsafe {
+            libc::send(fd, rest.as_ptr() as *const libc::c_void, rest.len(), flags | libc::MSG_NOSIGNAL)
+        })?;
+        done += n as usize;
+    }
+    Ok(done)
+}
+
+/// usocket's LISTEN: true when a read (or accept) would not block.
+pub fn input_available(s: &Socket) -> Result<bool> {
+    let revents = poll_one(s.fd(), libc::POLLIN, Deadline::after_ms(0))?;
+    if s.is_closed() {
+        return Err(Error::closed_during_call());
+    }
+    Ok(revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLRDHUP) != 0)
+}
+
+/// Shuts down input, output or both.
+pub fn shutdown(s: &Socket, how: i32) -> Result<()> {
+    let how = match how {
+        1 => libc::SHUT_RD,
+        2 => libc::SHUT_WR,
+        3 => libc::SHUT_RDWR,
+        _ => return Err(Error::new(USOCKET_ERR_INVALID_ARGUMENT, format!("shutdown direction {how} is not 1, 2 or 3"))),
+    };
+    if s.kind == Kind::StreamServer {
+        return Err(Error::wrong_kind("shutdown needs a connected socket, not a stream server socket"));
+    }
+    let rc = unsafe { libc::shutdown(s.fd(), how) };
+    if rc < 0 {
+        return Err(s.fail(crate::error::errno(), "shutdown"));
+    }
+    Ok(())
+}
