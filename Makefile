@@ -20,12 +20,16 @@ all: build
 setup:
 	./scripts/setup.sh
 
+# The library's soname is libusocket.so.$(MAJOR): programs linked against the
+# build tree find it through this link.
 build:
 	$(CARGO) build --release
+	ln -sf libusocket.so $(LIBDIR)/libusocket.so.$(MAJOR)
 
 # Regenerate the committed header after changing the C ABI.
 header:
 	USOCKET_UPDATE_HEADER=1 $(CARGO) build --release
+	ln -sf libusocket.so $(LIBDIR)/libusocket.so.$(MAJOR)
 
 build/examples/%: examples-c/%.c include/usocket.h $(LIBDIR)/libusocket.so
 	@mkdir -p build/examples
