@@ -16,6 +16,7 @@ stage() {
 }
 stage rust       600 cargo test --release
 stage c          300 make --no-print-directory test-c
+stage fuzz       180 ./fuzz/run.sh
 stage examples   180 make --no-print-directory test-examples
 stage python     300 ./bindings/python/run-tests.sh
 stage lisp       400 ./bindings/lisp/run-tests.sh
