@@ -215,6 +215,54 @@ typedef struct usocket_listen_options {
   int32_t backlog;
 } usocket_listen_options;
 
+// Options for `usocket_server_new`. Fill with `usocket_server_options_init` first.
+typedef struct usocket_server_options {
+  // `USOCKET_STREAM` (TCP, default) or `USOCKET_DATAGRAM` (UDP).
+  int32_t protocol;
+  // SO_REUSEADDR; default true.
+  bool reuse_address;
+  // TCP listen backlog; default SOMAXCONN (4096, capped by the kernel's
+  // net.core.somaxconn), so a burst of clients is not dropped. >= 0.
+  int32_t backlog;
+  // TCP: one thread per client, so a slow or stuck handler never stops
+  // the server from accepting others; default false (one client at a time).
+  bool multi_threading;
+  // UDP: receive timeout of the serving loop in ms; default 1000; <= 0:
+  // none. A stop wakes the loop at once either way.
+  int64_t timeout_ms;
+  // UDP: size of the receive buffer and of the reply buffer, 1..=65507;
+  // default 65507.
+  size_t max_buffer_size;
+} usocket_server_options;
+
+// A TCP server's handler: called once per client with the `user_data`
+// given to `usocket_server_new`, the client's handle (use `usocket_read`,
+// `usocket_write` and the other socket calls on it) and the client's
+// address (valid during the call). The server closes the client's handle
+// when the handler returns; a handler may close it itself. With
+// `multi_threading` handlers run on threads of the server's own (with
+// asynchronous signals blocked and a 128 KiB stack unless
+// `usocket_server_set_stack_size` says otherwise), several at once;
+// without, on the serving thread, one client at a time.
+typedef void (*usocket_tcp_handler)(void *user_data,
+                                    usocket_t client,
+                                    const struct usocket_address *peer);
+
+// A UDP server's handler: called on the serving thread for each datagram,
+// zero-length ones included, with the `user_data` given to
+// `usocket_server_new`, the datagram (`data`, `len`; a datagram longer than
+// `max_buffer_size` is cut to it), its sender, and a reply buffer of
+// `reply_cap` (= `max_buffer_size`) bytes. Returns the length of the reply
+// it wrote into `reply`, which is sent to that sender alone; 0: no reply.
+// A larger return value is cut to `reply_cap`. All pointers are valid
+// during the call only.
+typedef size_t (*usocket_udp_handler)(void *user_data,
+                                      const uint8_t *data,
+                                      size_t len,
+                                      const struct usocket_address *peer,
+                                      uint8_t *reply,
+                                      size_t reply_cap);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -393,6 +441,64 @@ int32_t usocket_wait_list_free(usocket_t list);
 // How many handles are open in this process (sockets, wait lists,
 // servers): for leak checks.
 size_t usocket_open_handles(void);
+
+// Fills `o` with the defaults: TCP, SO_REUSEADDR on, backlog SOMAXCONN,
+// one client at a time, UDP timeout 1000 ms, buffers of 65507 bytes.
+// NULL is ignored.
+void usocket_server_options_init(struct usocket_server_options *o);
+
+// Creates a server (usocket's socket-server): binds `host`:`port` and,
+// for TCP, listens; serves nothing until `usocket_server_run` or
+// `usocket_server_spawn`. `host` NULL, "" or "0.0.0.0": every IPv4
+// interface; "::": every interface. Port 0 picks a free port: read it with
+// `usocket_local_name` on the server. `opts` NULL: defaults. The handler
+// of the server's protocol (`tcp` for `USOCKET_STREAM`, `udp` for
+// `USOCKET_DATAGRAM`) must not be NULL; the other is ignored. `user_data`
+// goes to every handler call and must stay valid until the handlers have
+// ended (`usocket_server_wait`). Free the server with `usocket_close`.
+// Errors: INVALID_ARGUMENT, ADDRESS_IN_USE, NS_HOST_NOT_FOUND, ...
+int32_t usocket_server_new(const char *host,
+                           uint16_t port,
+                           const struct usocket_server_options *opts,
+                           usocket_tcp_handler tcp,
+                           usocket_udp_handler udp,
+                           void *user_data,
+                           usocket_t *server);
+
+// Serves on the calling thread until the server is stopped
+// (`usocket_server_stop` or `usocket_close`, from any thread or handler),
+// then returns USOCKET_OK. Without `multi_threading` handlers run on this
+// thread, so after a stop it returns once the running handler (if any) has
+// returned. On a server stopped already: returns at once.
+// A server serves once: a second run or spawn is INVALID_ARGUMENT.
+int32_t usocket_server_run(usocket_t server);
+
+// Serves on a new thread of the server's own (usocket's in-new-thread),
+// with asynchronous signals blocked; returns at once.
+int32_t usocket_server_spawn(usocket_t server);
+
+// Stops a server, from any thread or from inside a handler: closes its
+// listening (or datagram) socket at once, so new clients are refused and
+// the serving loop returns, and returns without waiting for running
+// handlers, which finish on their own (a UDP handler that stops its server
+// still has its reply sent). Stopping twice is harmless. The handle stays
+// valid (for `usocket_local_name`, `usocket_server_wait`) until `usocket_close`.
+int32_t usocket_server_stop(usocket_t server);
+
+// Sets the stack size in bytes of the threads the server creates from now
+// on: client threads (`multi_threading`) and the serving thread of a later
+// `usocket_server_spawn`. 0 restores the defaults: 128 KiB a client thread
+// (enough for C handlers; thousands of clients fit, as only touched pages
+// use memory) and 1 MiB the serving thread. Handlers that run an
+// interpreter need more: a Python (ctypes) handler 1 MiB or more.
+// 65536 up to 2^30, or 0; else INVALID_ARGUMENT.
+int32_t usocket_server_set_stack_size(usocket_t server, size_t bytes);
+
+// Waits until the server is stopped, its serving loop has returned and
+// every handler has ended (after which no handler uses `user_data` again),
+// or `timeout_ms` passes (TIMEOUT; < 0: no limit). It does not stop the
+// server. From inside one of the server's own handlers: INVALID_ARGUMENT.
+int32_t usocket_server_wait(usocket_t server, int64_t timeout_ms);
 
 #ifdef __cplusplus
 }  // extern "C"

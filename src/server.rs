@@ -1,17 +1,669 @@
-//! usocket's socket-server in the core (placeholder until the server lands).
+//! usocket's socket-server in the core: a TCP or UDP server that calls a
+//! handler for each client (TCP) or datagram (UDP).
+//!
+//! - TCP: the loop accepts clients and calls the handler with the client's
+//!   handle (registered, so the handler uses the ordinary socket calls on it)
+//!   and address; the server closes the handle when the handler returns.
+//!   Without `multi_threading` the handler runs on the loop's thread, one
+//!   client at a time (as usocket does); with it, each client gets a thread
+//!   of its own with a small stack, so a slow or stuck handler never stops
+//!   the loop from accepting.
+//! - UDP: the loop receives each datagram (zero-length ones too) into a
+//!   buffer of `max_buffer_size` bytes and calls the handler, which writes
+//!   its reply into a second buffer of the same size and returns its length
+//!   (0: no reply); the reply goes to the datagram's sender.
+//! - `stop` closes the listening (or datagram) socket at once, which wakes
+//!   the loop's blocked accept/receive; running handlers are not waited for
+//!   and finish on their own. `wait` waits for that.
+//!
+//! Every thread the server creates blocks asynchronous signals (the spawning
+//! thread blocks them around the `clone` too, so no signal lands in the new
+//! thread before it has). No lock is held while a handler runs, and no panic
+//! leaves the server: it is reported on stderr and serving goes on.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use parking_lot::{Condvar, Mutex};
+use socket2::{Protocol, SockAddr, Type};
+
+use crate::address::resolve_local;
+use crate::datagram::MAX_DATAGRAM;
 use crate::error::{Error, Result};
+use crate::registry::{self, Object};
+use crate::socket::{Kind, Socket};
+use crate::stream::{self, domain_of, ListenOptions};
+
+/// Stack of a thread serving one TCP client (multi-threading): small, so
+/// thousands of clients fit; only the pages a handler touches use memory.
+pub(crate) const CLIENT_STACK_SIZE: usize = 128 * 1024;
+/// Stack of the loop thread `spawn` creates (UDP handlers run on it).
+pub(crate) const LOOP_STACK_SIZE: usize = 1024 * 1024;
+/// The smallest and largest stack `set_stack_size` takes.
+pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
+pub(crate) const MAX_STACK_SIZE: usize = 1 << 30;
+/// The default listen backlog: SOMAXCONN (the kernel caps it at
+/// net.core.somaxconn), so a burst of connections is not dropped.
+pub(crate) const DEFAULT_BACKLOG: i32 = libc::SOMAXCONN;
+/// The default UDP receive timeout of the loop, in ms.
+pub(crate) const DEFAULT_TIMEOUT_MS: i64 = 1000;
+
+/// What `Server::new` is asked to do (the C `usocket_server_options`, checked).
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub datagram: bool,
+    pub reuse_address: bool,
+    pub backlog: i32,
+    pub multi_threading: bool,
+    /// UDP: SO_RCVTIMEO of the loop's socket; <= 0: none.
+    pub timeout_ms: i64,
+    /// UDP: size of the receive and of the reply buffer, 1..=65507.
+    pub max_buffer_size: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            datagram: false,
+            reuse_address: true,
+            backlog: DEFAULT_BACKLOG,
+            multi_threading: false,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            max_buffer_size: MAX_DATAGRAM,
+        }
+    }
+}
+
+/// A TCP handler: gets the client's handle and address.
+pub type TcpHandler = Box<dyn Fn(u64, &SocketAddr) + Send + Sync>;
+/// A UDP handler: gets the datagram, its sender and the reply buffer;
+/// returns the reply's length (0: none).
+pub type UdpHandler = Box<dyn Fn(&[u8], &SocketAddr, &mut [u8]) -> usize + Send + Sync>;
+
+/// The handler of a server, which also says its protocol.
+pub enum Handler {
+    Tcp(TcpHandler),
+    Udp(UdpHandler),
+}
+
+struct State {
+    /// `stop` was called (or the server was closed).
+    stopped: bool,
+    /// A loop is running (or a spawned loop thread is about to).
+    serving: bool,
+    /// Multi-threaded TCP handlers that have not ended yet.
+    active: usize,
+    /// The listening or datagram socket, until `stop` takes it to close it.
+    socket: Option<Arc<Socket>>,
+}
 
 pub struct Server {
-    _private: (),
+    handler: Handler,
+    local: SocketAddr,
+    multi_threading: bool,
+    max_buffer_size: usize,
+    /// Stack size of the threads the server creates; 0: the defaults.
+    stack_size: AtomicUsize,
+    stopped: AtomicBool,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+thread_local! {
+    /// The server whose loop runs on this thread (its address), or 0.
+    static LOOP_OF: Cell<usize> = const { Cell::new(0) };
+    /// The server whose handler runs on this thread (its address), or 0.
+    static HANDLER_OF: Cell<usize> = const { Cell::new(0) };
+    /// This thread was made by the server and has asynchronous signals blocked.
+    static MASKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Sets a thread-local marker for the guard's lifetime, restoring the old value.
+struct Mark {
+    key: &'static std::thread::LocalKey<Cell<usize>>,
+    old: usize,
+}
+
+impl Mark {
+    fn set(key: &'static std::thread::LocalKey<Cell<usize>>, value: usize) -> Mark {
+        let old = key.with(|c| c.replace(value));
+        Mark { key, old }
+    }
+}
+
+impl Drop for Mark {
+    fn drop(&mut self) {
+        let old = self.old;
+        self.key.with(|c| c.set(old));
+    }
+}
+
+/// Reports a problem on stderr, at most a few lines a second.
+fn report(what: &str) {
+    static WINDOW: AtomicU64 = AtomicU64::new(0);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    static START: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);
+    let second = START.elapsed().as_secs();
+    if WINDOW.swap(second, Ordering::Relaxed) != second {
+        COUNT.store(0, Ordering::Relaxed);
+    }
+    if COUNT.fetch_add(1, Ordering::Relaxed) < 5 {
+        eprintln!("usocket server: {what}");
+    }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic".to_owned()
+    }
+}
+
+/// The asynchronous signals: all but SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP.
+fn async_signals() -> libc::sigset_t {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP] {
+            libc::sigdelset(&mut set, sig);
+        }
+        set
+    }
+}
+
+/// Starts a detached thread that runs `f` with asynchronous signals blocked
+/// from its first instruction: the caller blocks them around the spawn (the
+/// new thread inherits the mask) and the thread blocks them again itself.
+fn spawn_masked<F>(name: &str, stack: usize, f: F) -> std::io::Result<()>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let builder = std::thread::Builder::new().name(name.to_owned()).stack_size(stack);
+    let body = move || {
+        crate::os::block_async_signals();
+        MASKED.with(|m| m.set(true));
+        f()
+    };
+    if MASKED.with(|m| m.get()) {
+        return builder.spawn(body).map(|_| ());
+    }
+    unsafe {
+        let set = async_signals();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        let r = builder.spawn(body);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        r.map(|_| ())
+    }
+}
+
+/// Closes a client handle the server registered; a handle the handler has
+/// closed already is no error.
+fn close_handle(handle: u64) {
+    if let Ok(Object::Socket(s)) = registry::remove(handle) {
+        Socket::close(s);
+    }
+}
+
+/// The datagram socket of a UDP server.
+fn udp_socket(host: Option<&str>, port: u16, opts: &ServerOptions) -> Result<Arc<Socket>> {
+    let ip = resolve_local(host)?[0];
+    let sock = socket2::Socket::new(domain_of(&ip), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), "socket"))?;
+    if opts.reuse_address {
+        sock.set_reuse_address(true)
+            .map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), "setting SO_REUSEADDR"))?;
+    }
+    let addr = SocketAddr::new(ip, port);
+    sock.bind(&SockAddr::from(addr))
+        .map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), &format!("binding {addr}")))?;
+    let s = Socket::new(sock, Kind::Datagram, false);
+    if opts.timeout_ms > 0 {
+        stream::set_receive_timeout(&s, opts.timeout_ms)?;
+    }
+    Ok(Arc::new(s))
+}
+
+/// Ends serving when dropped (also on a panic): the loop is over.
+struct Serving<'a>(&'a Server);
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        self.0.loop_ended();
+    }
 }
 
 impl Server {
-    pub fn close(&self) {}
+    /// Binds (and for TCP listens on) `host`:`port`; serves nothing yet.
+    /// `host` None, "" or "0.0.0.0": every IPv4 interface. Port 0 picks a
+    /// free port, which `local_addr` reports.
+    pub fn new(host: Option<&str>, port: u16, opts: &ServerOptions, handler: Handler) -> Result<Arc<Server>> {
+        let datagram = matches!(handler, Handler::Udp(_));
+        if datagram != opts.datagram {
+            return Err(Error::invalid_argument("the handler does not match the server's protocol"));
+        }
+        if datagram {
+            if opts.max_buffer_size == 0 || opts.max_buffer_size > MAX_DATAGRAM {
+                return Err(Error::invalid_argument(format!(
+                    "max_buffer_size {} is outside 1..={MAX_DATAGRAM}",
+                    opts.max_buffer_size
+                )));
+            }
+            if opts.timeout_ms > crate::options::MAX_TIMEOUT_MS {
+                return Err(Error::invalid_argument(format!(
+                    "timeout_ms {} is larger than {}",
+                    opts.timeout_ms,
+                    crate::options::MAX_TIMEOUT_MS
+                )));
+            }
+        } else if opts.backlog < 0 {
+            return Err(Error::invalid_argument(format!("backlog {} is negative", opts.backlog)));
+        }
+        let socket = if datagram {
+            udp_socket(host, port, opts)?
+        } else {
+            stream::listen(host, port, &ListenOptions { reuse_address: opts.reuse_address, backlog: opts.backlog })?
+        };
+        let local = socket
+            .inner
+            .local_addr()
+            .map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), "getsockname"))?
+            .as_socket()
+            .ok_or_else(|| Error::internal("the server's socket has no IP address"))?;
+        Ok(Arc::new(Server {
+            handler,
+            local,
+            multi_threading: opts.multi_threading,
+            max_buffer_size: opts.max_buffer_size,
+            stack_size: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
+            state: Mutex::new(State { stopped: false, serving: false, active: 0, socket: Some(socket) }),
+            changed: Condvar::new(),
+        }))
+    }
 
+    fn id(&self) -> usize {
+        self as *const Server as usize
+    }
+
+    fn is_datagram(&self) -> bool {
+        matches!(self.handler, Handler::Udp(_))
+    }
+
+    /// The address the server is bound to (also after it was stopped).
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        Err(Error::new(crate::error::USOCKET_ERR_OPERATION_NOT_SUPPORTED, "servers are not implemented yet"))
+        Ok(self.local)
+    }
+
+    /// Sets the stack size of the threads the server creates from now on
+    /// (client threads, and the loop thread of a later `spawn`); 0 restores
+    /// the defaults (128 KiB a client thread, 1 MiB the loop thread). Hosts
+    /// whose handlers run an interpreter (Python callbacks) need more than
+    /// 128 KiB.
+    pub fn set_stack_size(&self, bytes: usize) -> Result<()> {
+        if bytes != 0 && !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&bytes) {
+            return Err(Error::invalid_argument(format!(
+                "stack size {bytes} is outside {MIN_STACK_SIZE}..={MAX_STACK_SIZE} (or 0 for the defaults)"
+            )));
+        }
+        self.stack_size.store(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn stack_or(&self, default: usize) -> usize {
+        match self.stack_size.load(Ordering::Relaxed) {
+            0 => default,
+            n => n,
+        }
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Multi-threaded TCP handlers still running.
+    pub fn active_handlers(&self) -> usize {
+        self.state.lock().active
+    }
+
+    /// Marks the loop as started and returns the socket to serve on; None
+    /// when the server was stopped already (there is nothing to serve).
+    fn begin(&self) -> Result<Option<Arc<Socket>>> {
+        let mut st = self.state.lock();
+        if st.serving {
+            return Err(Error::invalid_argument("the server is already serving (run or spawn was called before)"));
+        }
+        if st.stopped {
+            return Ok(None);
+        }
+        st.serving = true;
+        Ok(st.socket.clone())
+    }
+
+    fn loop_ended(&self) {
+        // A stop from inside a UDP handler left the socket to us to close.
+        let deferred = {
+            let mut st = self.state.lock();
+            st.serving = false;
+            let s = if st.stopped { st.socket.take() } else { None };
+            self.changed.notify_all();
+            s
+        };
+        if let Some(s) = deferred {
+            Socket::close(s);
+        }
+    }
+
+    /// Serves on the calling thread until the server is stopped. On a server
+    /// that was stopped already it returns at once.
+    pub fn run(self: &Arc<Self>) -> Result<()> {
+        let socket = match self.begin()? {
+            Some(s) => s,
+            None => return Ok(()),
+        };
+        let _serving = Serving(self);
+        self.serve(socket);
+        Ok(())
+    }
+
+    /// Serves on a new thread of its own.
+    pub fn spawn(self: &Arc<Self>) -> Result<()> {
+        let socket = match self.begin()? {
+            Some(s) => s,
+            None => return Ok(()),
+        };
+        let server = Arc::clone(self);
+        let started = spawn_masked("usocket-server", self.stack_or(LOOP_STACK_SIZE), move || {
+            let _serving = Serving(&server);
+            server.serve(socket);
+        });
+        if let Err(e) = started {
+            // The closure and its references are gone: nothing serves.
+            self.loop_ended();
+            return Err(Error::from_errno(e.raw_os_error().unwrap_or(libc::EAGAIN), "starting the server's thread"));
+        }
+        Ok(())
+    }
+
+    /// Stops the server: closes its socket at once (new clients are refused,
+    /// a blocked accept or receive wakes) and returns without waiting for
+    /// running handlers. From inside a UDP handler the socket is closed when
+    /// the handler returns, after its reply was sent. Stopping twice is harmless.
+    pub fn stop(&self) {
+        let own_udp_loop = self.is_datagram() && LOOP_OF.with(|c| c.get()) == self.id();
+        let socket = {
+            let mut st = self.state.lock();
+            st.stopped = true;
+            self.stopped.store(true, Ordering::Release);
+            self.changed.notify_all();
+            if own_udp_loop {
+                None
+            } else {
+                st.socket.take()
+            }
+        };
+        if let Some(s) = socket {
+            Socket::close(s);
+        }
+    }
+
+    /// `usocket_close` on a server: stops it (the registry has let go of it).
+    pub fn close(&self) {
+        self.stop();
+    }
+
+    /// Waits until the server is stopped, its loop has returned and every
+    /// handler has ended, or `timeout_ms` passes (< 0: forever). Returns
+    /// whether that happened. Not from inside one of its own handlers.
+    pub fn wait(&self, timeout_ms: i64) -> Result<bool> {
+        if LOOP_OF.with(|c| c.get()) == self.id() || HANDLER_OF.with(|c| c.get()) == self.id() {
+            return Err(Error::invalid_argument("waiting for a server from inside its own handler would never end"));
+        }
+        // None: forever (also when the deadline would not fit in an Instant).
+        let deadline =
+            if timeout_ms < 0 { None } else { Instant::now().checked_add(Duration::from_millis(timeout_ms as u64)) };
+        let done = |st: &State| st.stopped && !st.serving && st.active == 0;
+        let mut st = self.state.lock();
+        while !done(&st) {
+            match deadline {
+                None => self.changed.wait(&mut st),
+                Some(at) => {
+                    if self.changed.wait_until(&mut st, at).timed_out() {
+                        return Ok(done(&st));
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sleeps up to `d`, but not past a stop.
+    fn pause(&self, d: Duration) {
+        let mut st = self.state.lock();
+        if !st.stopped {
+            self.changed.wait_for(&mut st, d);
+        }
+    }
+
+    fn serve(self: &Arc<Self>, socket: Arc<Socket>) {
+        let _mark = Mark::set(&LOOP_OF, self.id());
+        match &self.handler {
+            Handler::Tcp(_) => self.serve_tcp(&socket),
+            Handler::Udp(h) => self.serve_udp(&socket, h),
+        }
+    }
+
+    // ---- TCP ------------------------------------------------------------
+
+    fn serve_tcp(self: &Arc<Self>, listener: &Arc<Socket>) {
+        while !self.is_stopped() {
+            let step = catch_unwind(AssertUnwindSafe(|| self.accept_one(listener)));
+            match step {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(p) => {
+                    report(&format!("a panic in the accept loop was caught: {}", panic_text(&*p)));
+                    self.pause(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    /// Accepts and dispatches one client; false when the loop must end.
+    fn accept_one(self: &Arc<Self>, listener: &Arc<Socket>) -> bool {
+        match stream::accept(listener) {
+            Ok((client, peer)) => {
+                if self.is_stopped() {
+                    return false; // dropping `client` closes it
+                }
+                let handle = match registry::insert(Object::Socket(client.clone())) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        report(&format!("a client could not be registered: {e}"));
+                        return true;
+                    }
+                };
+                client.set_handle(handle);
+                drop(client);
+                if self.multi_threading {
+                    self.dispatch_thread(handle, peer);
+                } else {
+                    self.serve_client(handle, &peer);
+                }
+                true
+            }
+            Err(e) => {
+                if self.is_stopped() || listener.is_closed() {
+                    return false;
+                }
+                match e.os_error {
+                    // accept(2): errors of the new connection, to retry at once.
+                    libc::ECONNABORTED
+                    | libc::EPROTO
+                    | libc::ENETDOWN
+                    | libc::ENOPROTOOPT
+                    | libc::EHOSTDOWN
+                    | libc::ENONET
+                    | libc::EHOSTUNREACH
+                    | libc::EOPNOTSUPP
+                    | libc::ENETUNREACH
+                    | libc::EPERM
+                    | libc::EINTR
+                    | libc::EAGAIN
+                    | libc::ETIMEDOUT => {}
+                    // Out of descriptors or memory: wait for handlers to free some.
+                    _ => {
+                        report(&format!("accept failed, retrying: {e}"));
+                        self.pause(Duration::from_millis(10));
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    fn dispatch_thread(self: &Arc<Self>, handle: u64, peer: SocketAddr) {
+        self.state.lock().active += 1;
+        let server = Arc::clone(self);
+        let started = spawn_masked("usocket-client", self.stack_or(CLIENT_STACK_SIZE), move || {
+            server.serve_client(handle, &peer);
+            server.handler_ended();
+        });
+        if let Err(e) = started {
+            // The closure (and its Arc) is gone; the client is refused.
+            close_handle(handle);
+            self.handler_ended();
+            report(&format!("no thread for a client ({e}); its connection was closed"));
+            self.pause(Duration::from_millis(10));
+        }
+    }
+
+    fn handler_ended(&self) {
+        let mut st = self.state.lock();
+        st.active -= 1;
+        // Wakes `wait`, and an accept loop pausing for lack of descriptors.
+        self.changed.notify_all();
+    }
+
+    /// Runs the handler for one client, then closes the client's handle.
+    fn serve_client(&self, handle: u64, peer: &SocketAddr) {
+        if let Handler::Tcp(h) = &self.handler {
+            let _mark = Mark::set(&HANDLER_OF, self.id());
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| h(handle, peer))) {
+                report(&format!("a panic in a TCP handler was caught: {}", panic_text(&*p)));
+            }
+        }
+        close_handle(handle);
+    }
+
+    // ---- UDP ------------------------------------------------------------
+
+    fn serve_udp(&self, socket: &Arc<Socket>, handler: &UdpHandler) {
+        let cap = self.max_buffer_size;
+        let mut data = vec![0u8; cap];
+        let mut reply = vec![0u8; cap];
+        let mut failures = 0u32;
+        while !self.is_stopped() {
+            let step = catch_unwind(AssertUnwindSafe(|| self.receive_one(socket, handler, &mut data, &mut reply)));
+            match step {
+                Ok(Ok(true)) => failures = 0,
+                Ok(Ok(false)) => break,
+                Ok(Err(e)) => {
+                    if self.is_stopped() || socket.is_closed() {
+                        break;
+                    }
+                    if e.code != crate::error::USOCKET_ERR_TIMEOUT {
+                        report(&format!("receiving a datagram failed, going on: {e}"));
+                        failures += 1;
+                        if failures > 3 {
+                            self.pause(Duration::from_millis(10));
+                        }
+                    }
+                }
+                Err(p) => {
+                    report(&format!("a panic in the datagram loop was caught: {}", panic_text(&*p)));
+                    self.pause(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+
+    /// Receives one datagram, calls the handler and sends its reply; false
+    /// when the loop must end.
+    fn receive_one(&self, socket: &Socket, handler: &UdpHandler, data: &mut [u8], reply: &mut [u8]) -> Result<bool> {
+        let fd = socket.fd();
+        let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut from_len: libc::socklen_t = 0;
+        let (ptr, cap) = (data.as_mut_ptr(), data.len());
+        let n = socket.blocking_in("receive", |flags| {
+            from_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            unsafe {
+                libc::recvfrom(
+                    fd,
+                    ptr as *mut libc::c_void,
+                    cap,
+                    flags,
+                    &mut from as *mut _ as *mut libc::sockaddr,
+                    &mut from_len,
+                )
+            }
+        })? as usize;
+        if self.is_stopped() || socket.is_closed() {
+            return Ok(false);
+        }
+        let peer = match unsafe { SockAddr::new(from, from_len) }.as_socket() {
+            Some(p) => p,
+            None => return Ok(true), // no sender to answer: not from IP
+        };
+        let len = {
+            let _mark = Mark::set(&HANDLER_OF, self.id());
+            match catch_unwind(AssertUnwindSafe(|| handler(&data[..n], &peer, reply))) {
+                Ok(len) => len,
+                Err(p) => {
+                    report(&format!("a panic in a UDP handler was caught: {}", panic_text(&*p)));
+                    0
+                }
+            }
+        };
+        let len = if len > reply.len() {
+            report(&format!("a UDP handler returned {len}, more than its {} byte buffer: reply cut", reply.len()));
+            reply.len()
+        } else {
+            len
+        };
+        if len > 0 {
+            let rp = reply.as_ptr();
+            let sent = socket.blocking_out("send", |flags| unsafe {
+                libc::sendto(
+                    fd,
+                    rp as *const libc::c_void,
+                    len,
+                    flags | libc::MSG_NOSIGNAL,
+                    &from as *const _ as *const libc::sockaddr,
+                    from_len,
+                )
+            });
+            if let Err(e) = sent {
+                if !self.is_stopped() {
+                    report(&format!("a reply to {peer} could not be sent: {e}"));
+                }
+            }
+        }
+        Ok(!self.is_stopped())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.state.get_mut().socket.take() {
+            Socket::close(s);
+        }
     }
 }

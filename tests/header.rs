@@ -22,6 +22,8 @@ fn header_declares_every_spec_function() {
         "usocket_input_available", "usocket_send", "usocket_receive", "usocket_local_name", "usocket_peer_name",
         "usocket_get_option", "usocket_set_option", "usocket_wait_for_input", "usocket_wait_list_new",
         "usocket_wait_list_add", "usocket_wait_list_remove", "usocket_wait_list_wait", "usocket_wait_list_free",
+        "usocket_server_options_init", "usocket_server_new", "usocket_server_run", "usocket_server_spawn",
+        "usocket_server_stop",
     ] {
         assert!(
             header.contains(&format!(" {name}(")) || header.contains(&format!("*{name}(")),

@@ -1,1 +1,229 @@
-//! The C ABI of the socket server (placeholder until the server lands).
+//! The C ABI of the socket server (usocket's socket-server).
+
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+use super::{guard, opt_str, out, read_bool, usocket_t, USOCKET_DATAGRAM, USOCKET_STREAM};
+use crate::address::usocket_address;
+use crate::error::{Error, Result};
+use crate::registry::{self, Object};
+use crate::server::{Handler, Server, ServerOptions, DEFAULT_BACKLOG, DEFAULT_TIMEOUT_MS};
+
+/// A TCP server's handler: called once per client with the `user_data`
+/// given to `usocket_server_new`, the client's handle (use `usocket_read`,
+/// `usocket_write` and the other socket calls on it) and the client's
+/// address (valid during the call). The server closes the client's handle
+/// when the handler returns; a handler may close it itself. With
+/// `multi_threading` handlers run on threads of the server's own (with
+/// asynchronous signals blocked and a 128 KiB stack unless
+/// `usocket_server_set_stack_size` says otherwise), several at once;
+/// without, on the serving thread, one client at a time.
+pub type usocket_tcp_handler =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, client: usocket_t, peer: *const usocket_address)>;
+
+/// A UDP server's handler: called on the serving thread for each datagram,
+/// zero-length ones included, with the `user_data` given to
+/// `usocket_server_new`, the datagram (`data`, `len`; a datagram longer than
+/// `max_buffer_size` is cut to it), its sender, and a reply buffer of
+/// `reply_cap` (= `max_buffer_size`) bytes. Returns the length of the reply
+/// it wrote into `reply`, which is sent to that sender alone; 0: no reply.
+/// A larger return value is cut to `reply_cap`. All pointers are valid
+/// during the call only.
+pub type usocket_udp_handler = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        data: *const u8,
+        len: usize,
+        peer: *const usocket_address,
+        reply: *mut u8,
+        reply_cap: usize,
+    ) -> usize,
+>;
+
+/// Options for `usocket_server_new`. Fill with `usocket_server_options_init` first.
+#[repr(C)]
+pub struct usocket_server_options {
+    /// `USOCKET_STREAM` (TCP, default) or `USOCKET_DATAGRAM` (UDP).
+    pub protocol: i32,
+    /// SO_REUSEADDR; default true.
+    pub reuse_address: bool,
+    /// TCP listen backlog; default SOMAXCONN (4096, capped by the kernel's
+    /// net.core.somaxconn), so a burst of clients is not dropped. >= 0.
+    pub backlog: i32,
+    /// TCP: one thread per client, so a slow or stuck handler never stops
+    /// the server from accepting others; default false (one client at a time).
+    pub multi_threading: bool,
+    /// UDP: receive timeout of the serving loop in ms; default 1000; <= 0:
+    /// none. A stop wakes the loop at once either way.
+    pub timeout_ms: i64,
+    /// UDP: size of the receive buffer and of the reply buffer, 1..=65507;
+    /// default 65507.
+    pub max_buffer_size: usize,
+}
+
+/// Fills `o` with the defaults: TCP, SO_REUSEADDR on, backlog SOMAXCONN,
+/// one client at a time, UDP timeout 1000 ms, buffers of 65507 bytes.
+/// NULL is ignored.
+#[no_mangle]
+pub extern "C" fn usocket_server_options_init(o: *mut usocket_server_options) {
+    if o.is_null() {
+        return;
+    }
+    unsafe {
+        o.write(usocket_server_options {
+            protocol: USOCKET_STREAM,
+            reuse_address: true,
+            backlog: DEFAULT_BACKLOG,
+            multi_threading: false,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            max_buffer_size: crate::datagram::MAX_DATAGRAM,
+        })
+    }
+}
+
+unsafe fn server_options(o: *const usocket_server_options) -> Result<ServerOptions> {
+    if o.is_null() {
+        return Ok(ServerOptions::default());
+    }
+    let datagram = match std::ptr::addr_of!((*o).protocol).read() {
+        USOCKET_STREAM => false,
+        USOCKET_DATAGRAM => true,
+        p => {
+            return Err(Error::invalid_argument(format!("protocol {p} is neither USOCKET_STREAM nor USOCKET_DATAGRAM")))
+        }
+    };
+    Ok(ServerOptions {
+        datagram,
+        reuse_address: read_bool(std::ptr::addr_of!((*o).reuse_address)),
+        backlog: std::ptr::addr_of!((*o).backlog).read(),
+        multi_threading: read_bool(std::ptr::addr_of!((*o).multi_threading)),
+        timeout_ms: std::ptr::addr_of!((*o).timeout_ms).read(),
+        max_buffer_size: std::ptr::addr_of!((*o).max_buffer_size).read(),
+    })
+}
+
+/// The caller's `user_data`, handed to handlers on other threads: keeping
+/// what it points to valid and thread-safe is the caller's business.
+#[derive(Clone, Copy)]
+struct UserData(*mut c_void);
+unsafe impl Send for UserData {}
+unsafe impl Sync for UserData {}
+
+impl UserData {
+    fn get(self) -> *mut c_void {
+        self.0
+    }
+}
+
+/// Creates a server (usocket's socket-server): binds `host`:`port` and,
+/// for TCP, listens; serves nothing until `usocket_server_run` or
+/// `usocket_server_spawn`. `host` NULL, "" or "0.0.0.0": every IPv4
+/// interface; "::": every interface. Port 0 picks a free port: read it with
+/// `usocket_local_name` on the server. `opts` NULL: defaults. The handler
+/// of the server's protocol (`tcp` for `USOCKET_STREAM`, `udp` for
+/// `USOCKET_DATAGRAM`) must not be NULL; the other is ignored. `user_data`
+/// goes to every handler call and must stay valid until the handlers have
+/// ended (`usocket_server_wait`). Free the server with `usocket_close`.
+/// Errors: INVALID_ARGUMENT, ADDRESS_IN_USE, NS_HOST_NOT_FOUND, ...
+#[no_mangle]
+pub extern "C" fn usocket_server_new(
+    host: *const c_char,
+    port: u16,
+    opts: *const usocket_server_options,
+    tcp: usocket_tcp_handler,
+    udp: usocket_udp_handler,
+    user_data: *mut c_void,
+    server: *mut usocket_t,
+) -> i32 {
+    guard(|| unsafe {
+        let server = out(server, "server")?;
+        let host = opt_str(host, "host")?;
+        let opts = server_options(opts)?;
+        let ud = UserData(user_data);
+        let handler = if opts.datagram {
+            let f = udp.ok_or_else(|| Error::invalid_argument("a UDP server needs a udp handler; it is NULL"))?;
+            Handler::Udp(Box::new(move |data: &[u8], peer: &std::net::SocketAddr, reply: &mut [u8]| {
+                let peer = usocket_address::from_socket_addr(peer);
+                f(ud.get(), data.as_ptr(), data.len(), &peer, reply.as_mut_ptr(), reply.len())
+            }))
+        } else {
+            let f = tcp.ok_or_else(|| Error::invalid_argument("a TCP server needs a tcp handler; it is NULL"))?;
+            Handler::Tcp(Box::new(move |client: u64, peer: &std::net::SocketAddr| {
+                let peer = usocket_address::from_socket_addr(peer);
+                f(ud.get(), client, &peer)
+            }))
+        };
+        let s: Arc<Server> = Server::new(host, port, &opts, handler)?;
+        let handle = registry::insert(Object::Server(s.clone()));
+        match handle {
+            Ok(h) => {
+                *server = h;
+                Ok(())
+            }
+            Err(e) => {
+                s.stop();
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Serves on the calling thread until the server is stopped
+/// (`usocket_server_stop` or `usocket_close`, from any thread or handler),
+/// then returns USOCKET_OK. Without `multi_threading` handlers run on this
+/// thread, so after a stop it returns once the running handler (if any) has
+/// returned. On a server stopped already: returns at once.
+/// A server serves once: a second run or spawn is INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn usocket_server_run(server: usocket_t) -> i32 {
+    guard(|| registry::server(server)?.run())
+}
+
+/// Serves on a new thread of the server's own (usocket's in-new-thread),
+/// with asynchronous signals blocked; returns at once.
+#[no_mangle]
+pub extern "C" fn usocket_server_spawn(server: usocket_t) -> i32 {
+    guard(|| registry::server(server)?.spawn())
+}
+
+/// Stops a server, from any thread or from inside a handler: closes its
+/// listening (or datagram) socket at once, so new clients are refused and
+/// the serving loop returns, and returns without waiting for running
+/// handlers, which finish on their own (a UDP handler that stops its server
+/// still has its reply sent). Stopping twice is harmless. The handle stays
+/// valid (for `usocket_local_name`, `usocket_server_wait`) until `usocket_close`.
+#[no_mangle]
+pub extern "C" fn usocket_server_stop(server: usocket_t) -> i32 {
+    guard(|| {
+        registry::server(server)?.stop();
+        Ok(())
+    })
+}
+
+/// Sets the stack size in bytes of the threads the server creates from now
+/// on: client threads (`multi_threading`) and the serving thread of a later
+/// `usocket_server_spawn`. 0 restores the defaults: 128 KiB a client thread
+/// (enough for C handlers; thousands of clients fit, as only touched pages
+/// use memory) and 1 MiB the serving thread. Handlers that run an
+/// interpreter need more: a Python (ctypes) handler 1 MiB or more.
+/// 65536 up to 2^30, or 0; else INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn usocket_server_set_stack_size(server: usocket_t, bytes: usize) -> i32 {
+    guard(|| registry::server(server)?.set_stack_size(bytes))
+}
+
+/// Waits until the server is stopped, its serving loop has returned and
+/// every handler has ended (after which no handler uses `user_data` again),
+/// or `timeout_ms` passes (TIMEOUT; < 0: no limit). It does not stop the
+/// server. From inside one of the server's own handlers: INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn usocket_server_wait(server: usocket_t, timeout_ms: i64) -> i32 {
+    guard(|| {
+        let s = registry::server(server)?;
+        if s.wait(timeout_ms)? {
+            Ok(())
+        } else {
+            Err(Error::timeout("waiting for the server's handlers"))
+        }
+    })
+}
