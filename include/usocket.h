@@ -358,6 +358,18 @@ int32_t usocket_read(usocket_t s, uint8_t *buf, size_t len, size_t *nread);
 // peer has gone (never SIGPIPE), CONNECTION_RESET, TIMEOUT (send timeout).
 int32_t usocket_write(usocket_t s, const uint8_t *buf, size_t len, size_t *nwritten);
 
+// Writes at least one byte and as many as fit now, waiting up to
+// `timeout_ms` for room in the send buffer (0: no wait; < 0: as a blocking
+// write, up to the send timeout). `*nwritten` gets the count (>= 1 when
+// `len` > 0); TIMEOUT when not one byte could be written in time, so no
+// byte is ever lost. For bindings that write in slices to stay
+// interruptible; plain callers use `usocket_write`.
+int32_t usocket_write_some(usocket_t s,
+                           const uint8_t *buf,
+                           size_t len,
+                           int64_t timeout_ms,
+                           size_t *nwritten);
+
 // usocket's LISTEN: `*available` is true when a read (or, on a listener,
 // an accept; on a datagram socket, a receive) would not block.
 int32_t usocket_input_available(usocket_t s, bool *available);

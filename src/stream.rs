@@ -246,6 +246,49 @@ pub fn write(s: &Socket, buf: &[u8]) -> Result<usize> {
     Ok(done)
 }
 
+/// Writes at least one byte of `buf` (as many as fit now), waiting up to
+/// `timeout_ms` for room: 0 does not wait, < 0 waits as a blocking send does
+/// (up to the send timeout). Returns how many bytes were written; TIMEOUT
+/// when not one byte could be. For callers that must stay interruptible
+/// while writing: they write in slices and lose no byte.
+pub fn write_some(s: &Socket, buf: &[u8], timeout_ms: i64) -> Result<usize> {
+    if s.kind != Kind::Stream {
+        s.expect_kind(Kind::Stream, "write")?;
+    }
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let fd = s.fd();
+    if timeout_ms < 0 {
+        let n = s.blocking_out("write", |flags| unsafe {
+            libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), flags | libc::MSG_NOSIGNAL)
+        })?;
+        return Ok(n as usize);
+    }
+    let deadline = Deadline::after_ms(timeout_ms);
+    loop {
+        let n = unsafe {
+            libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = crate::error::errno();
+        if e == libc::EINTR {
+            continue;
+        }
+        if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
+            return Err(s.fail(e, "write"));
+        }
+        if s.is_closed() {
+            return Err(Error::closed_during_call());
+        }
+        if poll_one(fd, libc::POLLOUT, deadline)? == 0 {
+            return Err(Error::timeout("write"));
+        }
+    }
+}
+
 /// usocket's LISTEN: true when a read (or accept) would not block.
 pub fn input_available(s: &Socket) -> Result<bool> {
     let revents = poll_one(s.fd(), libc::POLLIN, Deadline::after_ms(0))?;

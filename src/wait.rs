@@ -47,6 +47,16 @@ pub struct WaitList {
 /// The epoll token of the wake-up eventfd: no socket handle is ever 0.
 const WAKE_TOKEN: u64 = 0;
 
+/// The most events one wait takes from the kernel; the rest come next time.
+const MAX_EVENTS: usize = 1024;
+const EMPTY_EVENT: libc::epoll_event = libc::epoll_event { events: 0, u64: 0 };
+
+thread_local! {
+    /// Each thread's event buffer, allocated once, so a wait costs in
+    /// proportion to the ready sockets, not to the room the caller offers.
+    static EVENTS: std::cell::RefCell<Vec<libc::epoll_event>> = std::cell::RefCell::new(vec![EMPTY_EVENT; MAX_EVENTS]);
+}
+
 impl WaitList {
     pub fn new() -> Result<Arc<WaitList>> {
         let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -124,8 +134,16 @@ impl WaitList {
     /// how many were written and the milliseconds left (-1 without timeout).
     pub fn wait(&self, timeout_ms: i64, ready: &mut [u64]) -> Result<(usize, i64)> {
         let deadline = Deadline::after_ms(timeout_ms);
-        let cap = ready.len().min(4096);
-        let mut events: Vec<libc::epoll_event> = vec![libc::epoll_event { events: 0, u64: 0 }; cap];
+        let cap = ready.len().min(MAX_EVENTS);
+        EVENTS.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut events) => self.wait_into(deadline, &mut events[..cap], ready),
+            // Re-entered from a signal handler: use a fresh buffer.
+            Err(_) => self.wait_into(deadline, &mut vec![EMPTY_EVENT; cap], ready),
+        })
+    }
+
+    fn wait_into(&self, deadline: Deadline, events: &mut [libc::epoll_event], ready: &mut [u64]) -> Result<(usize, i64)> {
+        let cap = events.len();
         loop {
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::closed_during_call());

@@ -337,3 +337,22 @@ fn connect_timeout_when_the_backlog_is_full() {
     ok(usocket_close(l));
     let _ = null::<u8>();
 }
+
+#[test]
+fn close_wakes_write_some() {
+    let (c, s) = pair("127.0.0.1");
+    ok(usocket_set_option(c, USOCKET_OPT_SEND_BUFFER, 4096));
+    close_under_call(c, move || {
+        let chunk = vec![1u8; 1 << 20];
+        let mut n = 0;
+        let mut rc = 0;
+        for _ in 0..10_000 {
+            rc = usocket_write_some(c, chunk.as_ptr(), chunk.len(), 5000, &mut n);
+            if rc != 0 {
+                break;
+            }
+        }
+        rc
+    });
+    ok(usocket_close(s));
+}

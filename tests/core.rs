@@ -748,3 +748,51 @@ fn fifteen_hundred_sockets_in_one_wait() {
     ok(usocket_close(w));
     ok(usocket_close(l));
 }
+
+#[test]
+fn write_some_in_slices_loses_no_byte() {
+    let (c, s) = pair("127.0.0.1");
+    ok(usocket_set_option(c, USOCKET_OPT_SEND_BUFFER, 8192));
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let expected = data.clone();
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        read_exact(s, expected.len()) == expected
+    });
+    let mut sent = 0;
+    let mut timeouts = 0;
+    let t0 = Instant::now();
+    while sent < data.len() && t0.elapsed() < Duration::from_secs(30) {
+        let mut n = 0;
+        let rc = usocket_write_some(c, data[sent..].as_ptr(), data.len() - sent, 10, &mut n);
+        if rc == USOCKET_ERR_TIMEOUT {
+            timeouts += 1;
+            continue;
+        }
+        ok(rc);
+        assert!(n >= 1);
+        sent += n;
+    }
+    assert_eq!(sent, data.len());
+    assert!(reader.join().unwrap(), "the reader got every byte in order");
+    assert!(timeouts > 0, "the slow reader made some slices time out");
+    // No wait at all on a full buffer: TIMEOUT at once.
+    let (c2, s2) = pair("127.0.0.1");
+    let chunk = vec![0u8; 1 << 20];
+    let mut n = 0;
+    let mut rc = 0;
+    for _ in 0..1000 {
+        rc = usocket_write_some(c2, chunk.as_ptr(), chunk.len(), 0, &mut n);
+        if rc != 0 {
+            break;
+        }
+    }
+    expect_err(rc, USOCKET_ERR_TIMEOUT);
+    ok(usocket_write_some(c2, null(), 0, 0, &mut n));
+    assert_eq!(n, 0);
+    let u = udp("127.0.0.1", 0);
+    expect_err(usocket_write_some(u, chunk.as_ptr(), 1, 0, &mut n), USOCKET_ERR_WRONG_KIND);
+    for h in [c, c2, s2, u] {
+        ok(usocket_close(h));
+    }
+}

@@ -481,6 +481,23 @@ pub extern "C" fn usocket_write(s: usocket_t, buf: *const u8, len: usize, nwritt
     })
 }
 
+/// Writes at least one byte and as many as fit now, waiting up to
+/// `timeout_ms` for room in the send buffer (0: no wait; < 0: as a blocking
+/// write, up to the send timeout). `*nwritten` gets the count (>= 1 when
+/// `len` > 0); TIMEOUT when not one byte could be written in time, so no
+/// byte is ever lost. For bindings that write in slices to stay
+/// interruptible; plain callers use `usocket_write`.
+#[no_mangle]
+pub extern "C" fn usocket_write_some(s: usocket_t, buf: *const u8, len: usize, timeout_ms: i64, nwritten: *mut usize) -> i32 {
+    guard(|| unsafe {
+        let nwritten = out(nwritten, "nwritten")?;
+        let buf = in_buf(buf, len, "buf")?;
+        let sock = registry::socket(s)?;
+        *nwritten = stream::write_some(&sock, buf, timeout_ms)?;
+        Ok(())
+    })
+}
+
 /// usocket's LISTEN: `*available` is true when a read (or, on a listener,
 /// an accept; on a datagram socket, a receive) would not block.
 #[no_mangle]

@@ -1,0 +1,78 @@
+;;;; usocket's socket classes over core handles.
+
+(in-package #:usocket-cffi)
+
+(defclass usocket ()
+  ((socket :initarg :socket :accessor socket
+           :documentation "The core's handle (an integer).")
+   (wait-list :initform nil :accessor wait-list
+              :documentation "The WAIT-LIST this socket is in, if any.")
+   (state :initform nil :accessor state
+          :documentation "Set by WAIT-FOR-INPUT: NIL (not ready) or :READ.")
+   (timeout :initform nil :initarg :timeout :accessor socket-timeout
+            :documentation "The receive timeout in seconds (NIL: none), kept here:
+the core's SO_RCVTIMEO is the interrupt slice.")
+   (closed-p :initform nil :accessor closed-p)
+   (wait-mark :initform 0 :accessor wait-mark :type fixnum
+              :documentation "The wait-list generation that last marked this socket ready."))
+  (:documentation "The main socket class. Close sockets with SOCKET-CLOSE."))
+
+(defclass stream-usocket (usocket)
+  ((stream :initarg :stream :initform nil
+           :documentation "The Gray stream over the connection, made when first asked for.")
+   (element-type :initarg :element-type :initform 'character)
+   (external-format :initarg :external-format :initform :utf-8))
+  (:documentation "A connected TCP socket. Close it with SOCKET-CLOSE or by
+closing its stream."))
+
+(defclass stream-server-usocket (usocket)
+  ((element-type :initarg :element-type :initform 'character :reader element-type
+                 :documentation "Default element type of the streams of SOCKET-ACCEPT.")
+   (external-format :initarg :external-format :initform :utf-8
+                    :reader server-external-format))
+  (:documentation "A listening TCP socket."))
+
+(defclass datagram-usocket (usocket)
+  ((connected-p :initarg :connected-p :initform nil :accessor connected-p))
+  (:documentation "A UDP socket, connected to one peer or not."))
+
+(defgeneric socket-state (socket)
+  (:documentation "NIL (not ready) or :READ, as the last WAIT-FOR-INPUT left it."))
+
+(defmethod socket-state ((socket usocket))
+  (state socket))
+
+(defun usocket-p (socket) (typep socket 'usocket))
+(defun stream-usocket-p (socket) (typep socket 'stream-usocket))
+(defun stream-server-usocket-p (socket) (typep socket 'stream-server-usocket))
+(defun datagram-usocket-p (socket) (typep socket 'datagram-usocket))
+
+(defmethod print-object ((s usocket) stream)
+  (print-unreadable-object (s stream :type t :identity t)
+    (format stream "~:[handle ~D~;closed~]" (closed-p s) (socket s))))
+
+(defun close-handle-quietly (handle)
+  (without-interrupts (%close handle)))
+
+(defun register-handle-finalizer (object handle)
+  "Close HANDLE when OBJECT is garbage. The closure holds only the integer.
+Handles are never reused, so a finalizer running after SOCKET-CLOSE is harmless."
+  (sb-ext:finalize object (lambda () (close-handle-quietly handle)) :dont-save t)
+  object)
+
+(defmacro with-socket-context ((socket &optional host) &body body)
+  "Evaluate BODY with SOCKET (and HOST) recorded for conditions signalled by
+core calls in it."
+  `(let ((*error-socket* ,socket) (*error-host* ,host))
+     ,@body))
+
+(defun socket-handle (usocket)
+  "The core handle of USOCKET, for a call."
+  (socket usocket))
+
+(defun socket-fd (usocket)
+  "The OS descriptor of USOCKET (still owned by the library)."
+  (with-socket-context (usocket)
+    (cffi:with-foreign-object (fd :int32)
+      (%fd (socket usocket) fd)
+      (cffi:mem-ref fd :int32))))

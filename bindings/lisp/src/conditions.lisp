@@ -1,0 +1,187 @@
+;;;; usocket's condition hierarchy, and the mapping from the core's status codes.
+
+(in-package #:usocket-cffi)
+
+;;; Conditions about what this implementation supports.
+
+(define-condition insufficient-implementation (error)
+  ((feature :initarg :feature :initform nil :reader feature)
+   (context :initarg :context :initform nil :reader context))
+  (:documentation "Parent of the errors about unsupported arguments."))
+
+(define-condition unsupported (insufficient-implementation)
+  ((minimum :initarg :minimum :initform nil :reader minimum))
+  (:report (lambda (c s)
+             (format s "~A in ~A is unsupported." (feature c) (context c))
+             (when (minimum c)
+               (format s " Minimum version (~A) is required." (minimum c)))))
+  (:documentation "The feature asked for cannot be provided here."))
+
+(define-condition unimplemented (insufficient-implementation)
+  ()
+  (:report (lambda (c s)
+             (format s "~A in ~A is unimplemented." (feature c) (context c))))
+  (:documentation "The feature could be provided but is not (yet)."))
+
+(defmacro unsupported (feature context &key minimum)
+  "Signal UNSUPPORTED as a continuable error, as usocket does."
+  `(cerror "Ignore it and continue" 'unsupported
+           :feature ,feature :context ,context :minimum ,minimum))
+
+(defmacro unimplemented (feature context)
+  `(signal 'unimplemented :feature ,feature :context ,context))
+
+(defmacro ignore-unsupported-warnings (&body body)
+  "Run BODY continuing past every UNSUPPORTED error."
+  `(handler-bind ((unsupported (lambda (c) (declare (ignore c)) (continue))))
+     ,@body))
+
+;;; Socket and name-service conditions. Every one carries the core's message,
+;;; status code and errno where it came from the core.
+
+(defun report-core-condition (condition stream)
+  (let ((message (socket-error-message condition))
+        (name (string-downcase (symbol-name (type-of condition)))))
+    (if (and message (plusp (length message)))
+        (format stream "~A: ~A" name message)
+        (format stream "~A was signalled." name))))
+
+(define-condition socket-condition (condition)
+  ((socket :initarg :socket :initform nil :accessor usocket-socket)
+   (message :initarg :message :initform nil :reader socket-error-message)
+   (code :initarg :code :initform nil :reader socket-error-code)
+   (errno :initarg :errno :initform 0 :reader usocket-errno))
+  (:report report-core-condition)
+  (:documentation "Parent condition for all socket related conditions."))
+
+(define-condition socket-error (socket-condition error)
+  ()
+  (:report report-core-condition)
+  (:documentation "Parent error for all socket related errors."))
+
+(define-condition ns-condition (condition)
+  ((host-or-ip :initarg :host-or-ip :initform nil :accessor host-or-ip)
+   (message :initarg :message :initform nil :reader socket-error-message)
+   (code :initarg :code :initform nil :reader socket-error-code)
+   (errno :initarg :errno :initform 0 :reader usocket-errno))
+  (:report report-core-condition)
+  (:documentation "Parent condition for all name resolution conditions."))
+
+(define-condition ns-error (ns-condition error)
+  ()
+  (:report report-core-condition)
+  (:documentation "Parent error for all name resolution errors."))
+
+(define-condition socket-warning (socket-condition warning)
+  ()
+  (:documentation "A socket condition that is only a warning."))
+
+(define-condition interrupted-condition (socket-condition) ())
+
+(define-condition unknown-condition (socket-condition)
+  ((real-condition :initarg :real-condition :initform nil
+                   :accessor usocket-real-condition))
+  (:documentation "A socket condition with no more precise class."))
+
+(define-condition unknown-error (socket-error)
+  ((real-error :initarg :real-error :initform nil :accessor usocket-real-error))
+  (:report (lambda (c s)
+             (if (socket-error-message c)
+                 (report-core-condition c s)
+                 (format s "The condition ~A occurred with errno: ~D."
+                         (usocket-real-error c) (usocket-errno c)))))
+  (:documentation "A socket error with no more precise class."))
+
+(defmacro define-socket-errors (&rest names)
+  `(progn ,@(loop for name in names
+                  collect `(define-condition ,name (socket-error) ()))))
+
+(define-socket-errors
+  address-in-use-error address-not-available-error bad-file-descriptor-error
+  connection-refused-error connection-aborted-error connection-reset-error
+  invalid-argument-error no-buffers-error operation-not-supported-error
+  operation-not-permitted-error protocol-not-supported-error
+  socket-type-not-supported-error network-unreachable-error network-down-error
+  network-reset-error host-down-error host-unreachable-error shutdown-error
+  timeout-error deadline-timeout-error invalid-socket-error
+  invalid-socket-stream-error)
+
+;; The core's own codes, each under the usocket class a usocket program
+;; would expect for the same situation.
+(define-condition invalid-handle-error (bad-file-descriptor-error) ()
+  (:documentation "The socket is closed (or was closed during the call)."))
+(define-condition wrong-kind-error (operation-not-supported-error) ()
+  (:documentation "The call does not apply to this kind of socket."))
+(define-condition internal-error (unknown-error) ()
+  (:documentation "A bug inside the core library."))
+
+(define-condition ns-try-again-condition (ns-condition) ()
+  (:documentation "The name service failed for now; trying again may work.
+Signalled with ERROR, as usocket does, though it is not an error class."))
+
+(define-condition ns-unknown-condition (ns-condition)
+  ((real-condition :initarg :real-condition :initform nil :accessor ns-real-condition)))
+
+(define-condition ns-host-not-found-error (ns-error) ())
+(define-condition ns-no-recovery-error (ns-error) ())
+(define-condition ns-unknown-error (ns-error)
+  ((real-error :initarg :real-error :initform nil :accessor ns-real-error)))
+
+(defmacro with-mapped-conditions ((&optional socket host-or-ip) &body body)
+  "usocket's macro. Our errors are already usocket's classes, so this only
+evaluates BODY (SOCKET and HOST-OR-IP are evaluated for their effects)."
+  `(progn ,socket ,host-or-ip (locally ,@body)))
+
+;;; Status codes (src/error.rs) to condition classes.
+
+(defparameter +status-classes+
+  #(nil                                 ;  0 ok
+    invalid-argument-error              ; -1
+    invalid-handle-error                ; -2
+    wrong-kind-error                    ; -3
+    internal-error                      ; -4
+    unknown-error                       ; -5
+    address-in-use-error                ; -6
+    address-not-available-error         ; -7
+    bad-file-descriptor-error           ; -8
+    connection-refused-error            ; -9
+    connection-aborted-error            ; -10
+    connection-reset-error              ; -11
+    no-buffers-error                    ; -12
+    operation-not-supported-error       ; -13
+    operation-not-permitted-error       ; -14
+    protocol-not-supported-error        ; -15
+    socket-type-not-supported-error     ; -16
+    network-unreachable-error           ; -17
+    network-down-error                  ; -18
+    network-reset-error                 ; -19
+    host-down-error                     ; -20
+    host-unreachable-error              ; -21
+    shutdown-error                      ; -22
+    timeout-error                       ; -23
+    invalid-socket-error                ; -24
+    ns-host-not-found-error             ; -25
+    ns-try-again-condition              ; -26
+    ns-no-recovery-error                ; -27
+    ns-unknown-error                    ; -28
+    invalid-socket-stream-error)        ; -29
+  "Condition class for each status code, indexed by its negation.")
+
+(defun status-condition-class (code)
+  (let ((i (- code)))
+    (if (and (< 0 i) (< i (length +status-classes+)))
+        (svref +status-classes+ i)
+        'unknown-error)))
+
+(defvar *error-socket* nil "The usocket a call is about, for the condition's SOCKET slot.")
+(defvar *error-host* nil "The host a call is about, for name-service conditions.")
+
+(defun make-status-condition (code message errno &key (socket *error-socket*) (host *error-host*))
+  (let ((class (status-condition-class code)))
+    (if (subtypep class 'ns-condition)
+        (make-condition class :host-or-ip host :message message :code code :errno errno)
+        (make-condition class :socket socket :message message :code code :errno errno))))
+
+(defun signal-status (code message errno &rest keys)
+  "Signal the condition for CODE with ERROR (also ns-try-again-condition, as usocket)."
+  (error (apply #'make-status-condition code message errno keys)))

@@ -1,0 +1,65 @@
+;;;; UDP: SOCKET-SEND and SOCKET-RECEIVE.
+
+(in-package #:usocket-cffi)
+
+(defgeneric socket-send (usocket buffer length &key host port)
+  (:documentation "Send LENGTH octets of BUFFER as one datagram, to HOST and
+PORT on an unconnected socket. Returns the number of octets sent."))
+
+(defgeneric socket-receive (usocket buffer length &key)
+  (:documentation "Receive one datagram into BUFFER (a fresh one of LENGTH,
+or 65507, octets when NIL); a longer datagram is cut to LENGTH. Returns
+(values buffer length host port). Blocks at most the socket's timeout, then
+signals TIMEOUT-ERROR."))
+
+(defun octets-for-sending (buffer start length)
+  "BUFFER's octets from START as a simple octet vector and its start."
+  (if (typep buffer '(array (unsigned-byte 8) (*)))
+      (sb-kernel:with-array-data ((data buffer) (offset start) (end nil))
+        (declare (ignore end))
+        (values data offset))
+      (let ((v (make-array length :element-type 'octet)))
+        (if (stringp buffer)
+            (replace v (babel:string-to-octets buffer :encoding :utf-8) :start2 start)
+            (replace v buffer :start2 start))
+        (values v 0))))
+
+(defmethod socket-send ((usocket datagram-usocket) buffer length &key host port (offset 0))
+  (let ((length (or length (- (length buffer) offset))))
+    (when (> (+ offset length) (length buffer))
+      (error "~D octets from ~D do not fit in a buffer of ~D." length offset (length buffer)))
+    (multiple-value-bind (data start) (octets-for-sending buffer offset length)
+      (declare (type octets data) (type fixnum start))
+      (with-socket-context (usocket host)
+        (with-host-pointer (to (and host port host))
+          (cffi:with-foreign-object (nsent :size)
+            (with-committed-call (code value message errno)
+                ((sb-sys:with-pinned-objects (data)
+                   (%send (socket usocket) (sb-sys:sap+ (sb-sys:vector-sap data) start) length
+                          to (if (and host port) port 0) nsent))
+                 (cffi:mem-ref nsent :size))
+              (if (zerop code)
+                  value
+                  (signal-status code message errno)))))))))
+
+(defmethod socket-receive ((usocket datagram-usocket) buffer length &key element-type)
+  (declare (ignore element-type))
+  (let* ((buffer (or buffer (make-array (or length +max-datagram-packet-size+)
+                                        :element-type 'octet)))
+         (length (min (or length (length buffer)) (length buffer))))
+    (unless (typep buffer '(array (unsigned-byte 8) (*)))
+      (error 'type-error :datum buffer :expected-type '(vector (unsigned-byte 8))))
+    (sb-kernel:with-array-data ((data buffer) (start 0) (end nil))
+      (declare (ignore end) (type octets data) (type fixnum start))
+      (let ((handle (socket usocket)) (deadline nil))
+        (cffi:with-foreign-objects ((n :size) (from '(:struct address)))
+          (loop
+            (with-committed-call (code value message errno)
+                ((sb-sys:with-pinned-objects (data)
+                   (%receive handle (sb-sys:sap+ (sb-sys:vector-sap data) start) length n from))
+                 (cffi:mem-ref n :size))
+              (cond ((zerop code)
+                     (return (values buffer value (address-octets from) (address-port from))))
+                    ((= code +err-timeout+)
+                     (setf deadline (next-deadline usocket deadline "receive")))
+                    (t (signal-status code message errno :socket usocket))))))))))

@@ -1,0 +1,203 @@
+;;;; The C ABI of usocket-core (include/usocket.h), one CFFI definition per
+;;;; header function. DEFCORE records each signature in *CORE-FUNCTIONS* so
+;;;; that tests/test-header.lisp can compare them with the header.
+
+(in-package #:usocket-cffi)
+
+;;; The status return type: a negative code signals the mapped condition,
+;;; with the core's message for this thread's last failure.
+
+(cffi:define-foreign-type status-type ()
+  ()
+  (:actual-type :int32)
+  (:simple-parser status))
+
+(defmethod cffi:translate-from-foreign (value (type status-type))
+  (if (< value 0)
+      (signal-status value (%last-error-message) (%last-os-error))
+      value))
+
+(defmethod cffi:expand-from-foreign (form (type status-type))
+  ;; FORM is the foreign call itself: run it with interrupts deferred (an
+  ;; interrupt then runs after the call, never unwinding through the core),
+  ;; read the message at once on failure, and signal only afterwards.
+  (let ((code (gensym "CODE")) (message (gensym "MESSAGE")) (errno (gensym "ERRNO")))
+    `(multiple-value-bind (,code ,message ,errno)
+         (sb-sys:without-interrupts
+           (let ((,code ,form))
+             (declare (type (signed-byte 32) ,code))
+             (if (< ,code 0)
+                 (values ,code (%last-error-message) (%last-os-error))
+                 (values ,code nil 0))))
+       (declare (type (signed-byte 32) ,code))
+       (if (< ,code 0) (signal-status ,code ,message ,errno) ,code))))
+
+;;; Types as the header spells them.
+
+(cffi:defctype usocket-t :uint64 "typedef uint64_t usocket_t: a handle, never 0, never reused.")
+
+(cffi:defcstruct address
+  (family :uint8)
+  (octets :uint8 :count 16)
+  (port :uint16))
+
+(cffi:defcstruct connect-options
+  (protocol :int32)
+  (timeout-ms :int64)
+  (connect-timeout-ms :int64)
+  (nodelay :bool)
+  (local-host :pointer)
+  (local-port :uint16))
+
+(cffi:defcstruct listen-options
+  (reuse-address :bool)
+  (backlog :int32))
+
+(cffi:defcstruct server-options
+  (protocol :int32)
+  (reuse-address :bool)
+  (backlog :int32)
+  (multi-threading :bool)
+  (timeout-ms :int64)
+  (max-buffer-size :size))
+
+;;; Constants of the header.
+
+(defconstant +stream+ 0)
+(defconstant +datagram+ 1)
+(defconstant +shut-input+ 1)
+(defconstant +shut-output+ 2)
+(defconstant +shut-both+ 3)
+(defconstant +kind-stream+ 0)
+(defconstant +kind-stream-server+ 1)
+(defconstant +kind-datagram+ 2)
+(defconstant +state-none+ 0)
+(defconstant +state-read+ 1)
+(defconstant +opt-receive-timeout+ 0)
+(defconstant +opt-send-timeout+ 1)
+(defconstant +opt-tcp-nodelay+ 2)
+(defconstant +opt-reuse-address+ 3)
+(defconstant +opt-keepalive+ 4)
+(defconstant +opt-broadcast+ 5)
+(defconstant +opt-receive-buffer+ 6)
+(defconstant +opt-send-buffer+ 7)
+
+(defconstant +err-invalid-handle+ -2)
+(defconstant +err-timeout+ -23)
+
+;;; The registry of definitions, for the header test.
+
+(defvar *core-functions* (make-hash-table :test 'equal)
+  "C name -> (lisp-name return-type (arg-type ...)), types as CFFI base types.")
+
+(eval-when (:compile-toplevel :load-toplevel :execute)
+  (defun canonical-type (type)
+    "The C-level type behind a CFFI type name used here."
+    (case type
+      (status :int32)
+      (usocket-t :uint64)
+      (:string :pointer)
+      (t type))))
+
+(defmacro defcore (c-name lisp-name return-type &rest args)
+  "DEFCFUN LISP-NAME for the header function C-NAME, recording its signature.
+Several Lisp definitions may share one C function (a raw variant returning
+the bare code for use inside WITHOUT-INTERRUPTS)."
+  `(progn
+     (push (list ',lisp-name ',(canonical-type return-type)
+                 ',(mapcar (lambda (a) (canonical-type (second a))) args))
+           (gethash ,c-name *core-functions*))
+     (cffi:defcfun (,c-name ,lisp-name) ,return-type ,@args)))
+
+;;; Errors and version.
+
+(defcore "usocket_last_error" %last-error :int32)
+(defcore "usocket_last_os_error" %last-os-error :int32)
+(defcore "usocket_last_error_message" %last-error-message :string)
+(defcore "usocket_error_name" %error-name :string (code :int32))
+(defcore "usocket_version" %version :string)
+
+(defun core-version () (%version))
+
+
+;;; Addresses.
+
+(defcore "usocket_address_format" %address-format status
+  (a :pointer) (buf :pointer) (cap :size))
+(defcore "usocket_resolve" %resolve status
+  (host :string) (out :pointer) (cap :size) (count :pointer))
+
+;;; Creating and closing.
+
+(defcore "usocket_connect_options_init" %connect-options-init :void (o :pointer))
+(defcore "usocket_connect" %connect :int32
+  (host :pointer) (port :uint16) (opts :pointer) (out :pointer))
+(defcore "usocket_listen_options_init" %listen-options-init :void (o :pointer))
+(defcore "usocket_listen" %listen :int32
+  (host :pointer) (port :uint16) (opts :pointer) (out :pointer))
+(defcore "usocket_accept" %accept :int32 (listener usocket-t) (out :pointer))
+(defcore "usocket_accept_from" %accept-from :int32
+  (listener usocket-t) (out :pointer) (peer :pointer))
+(defcore "usocket_close" %close :int32 (s usocket-t))
+(defcore "usocket_shutdown" %shutdown status (s usocket-t) (how :int32))
+(defcore "usocket_kind" %kind status (s usocket-t) (kind :pointer))
+(defcore "usocket_fd" %fd status (s usocket-t) (fd :pointer))
+
+;;; Stream I/O. The raw variants return the bare code: they run inside
+;;; WITHOUT-INTERRUPTS, and conditions are signalled after it.
+
+(declaim (inline %read %write %write-some %input-available %send %receive %accept %accept-from
+                 %wait-for-input %wait-list-wait))
+(defcore "usocket_read" %read :int32
+  (s usocket-t) (buf :pointer) (len :size) (nread :pointer))
+(defcore "usocket_write" %write :int32
+  (s usocket-t) (buf :pointer) (len :size) (nwritten :pointer))
+(defcore "usocket_write_some" %write-some :int32
+  (s usocket-t) (buf :pointer) (len :size) (timeout-ms :int64) (nwritten :pointer))
+(defcore "usocket_input_available" %input-available status
+  (s usocket-t) (available :pointer))
+
+;;; Datagram I/O.
+
+(defcore "usocket_send" %send :int32
+  (s usocket-t) (buf :pointer) (len :size) (host :pointer) (port :uint16) (nsent :pointer))
+(defcore "usocket_receive" %receive :int32
+  (s usocket-t) (buf :pointer) (len :size) (nreceived :pointer) (from :pointer))
+
+;;; Names and options.
+
+(defcore "usocket_local_name" %local-name status (s usocket-t) (out :pointer))
+(defcore "usocket_peer_name" %peer-name status (s usocket-t) (out :pointer))
+(defcore "usocket_get_option" %get-option status (s usocket-t) (option :int32) (value :pointer))
+(defcore "usocket_set_option" %set-option status (s usocket-t) (option :int32) (value :int64))
+
+;;; Waiting.
+
+(defcore "usocket_wait_for_input" %wait-for-input :int32
+  (sockets :pointer) (n :size) (timeout-ms :int64) (states :pointer)
+  (nready :pointer) (remaining-ms :pointer))
+(defcore "usocket_wait_list_new" %wait-list-new status (out :pointer))
+(defcore "usocket_wait_list_add" %wait-list-add status (list usocket-t) (s usocket-t))
+(defcore "usocket_wait_list_remove" %wait-list-remove status (list usocket-t) (s usocket-t))
+(defcore "usocket_wait_list_wait" %wait-list-wait :int32
+  (list usocket-t) (timeout-ms :int64) (ready :pointer) (cap :size)
+  (nready :pointer) (remaining-ms :pointer))
+(defcore "usocket_wait_list_clear" %wait-list-clear status (list usocket-t))
+(defcore "usocket_wait_list_free" %wait-list-free :int32 (list usocket-t))
+(defcore "usocket_open_handles" %open-handles :size)
+
+;;; The core's own socket server. SOCKET-SERVER is built from Lisp threads
+;;; instead (handlers run as Lisp code, in Lisp threads, with Lisp's special
+;;; bindings); these are here for completeness and for callers who want the
+;;; native server with C callbacks.
+
+(defcore "usocket_server_options_init" %server-options-init :void (o :pointer))
+(defcore "usocket_server_new" %server-new :int32
+  (host :pointer) (port :uint16) (opts :pointer) (tcp :pointer) (udp :pointer)
+  (user-data :pointer) (server :pointer))
+(defcore "usocket_server_run" %server-run :int32 (server usocket-t))
+(defcore "usocket_server_spawn" %server-spawn status (server usocket-t))
+(defcore "usocket_server_stop" %server-stop status (server usocket-t))
+(defcore "usocket_server_set_stack_size" %server-set-stack-size status
+  (server usocket-t) (bytes :size))
+(defcore "usocket_server_wait" %server-wait :int32 (server usocket-t) (timeout-ms :int64))

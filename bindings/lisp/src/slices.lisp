@@ -1,0 +1,59 @@
+;;;; Blocking calls in bounded slices.
+;;;;
+;;;; SBCL's interrupt-thread, with-timeout, terminate-thread and C-c unwind
+;;;; straight out of a foreign call, skipping the core's destructors (a Rust
+;;;; lock guard or Arc would leak). So every call into the core runs inside
+;;;; SB-SYS:WITHOUT-INTERRUPTS, where an interrupt is only recorded; it runs
+;;;; when the WITHOUT-INTERRUPTS form ends. Calls that may block for long are
+;;;; made in slices of at most +SLICE-MS+: a socket's SO_RCVTIMEO is set to
+;;;; the slice (the caller's own timeout is kept here, in Lisp), waits are
+;;;; asked for at most a slice at a time, and between slices interrupts run.
+;;;; When data is already there, a read or wait is still one foreign call.
+
+(in-package #:usocket-cffi)
+
+(defconstant +slice-ms+ 100
+  "The longest a foreign call may block with interrupts deferred, in ms.")
+
+(defconstant +forever-ms+ (* 24 3600 1000)
+  "A connect bound that leaves the decision to the OS (its SYN retries give up first).")
+
+(defmacro without-interrupts (&body body)
+  "Run BODY (a foreign call and the bookkeeping of its result, which make no
+non-local exit) with interrupts deferred: an interrupt that arrives meanwhile
+runs when BODY has returned. SB-SYS:WITHOUT-INTERRUPTS without its
+UNWIND-PROTECT (BODY cannot unwind), which halves its cost on the fast path."
+  (if (find-symbol "RECEIVE-PENDING-INTERRUPT" "SB-UNIX")
+      `(multiple-value-prog1
+           (let ((sb-sys:*interrupts-enabled* nil)
+                 (sb-sys:*allow-with-interrupts* nil))
+             ,@body)
+         (when (and sb-sys:*interrupts-enabled* sb-sys:*interrupt-pending*)
+           (,(find-symbol "RECEIVE-PENDING-INTERRUPT" "SB-UNIX"))))
+      `(sb-sys:without-interrupts ,@body)))
+
+(declaim (inline deadline-after))
+(defun deadline-after (seconds)
+  "The internal real time SECONDS from now, or NIL for no deadline."
+  (when seconds
+    (+ (get-internal-real-time)
+       (round (* seconds internal-time-units-per-second)))))
+
+(defun ms-until (deadline)
+  "Milliseconds left until DEADLINE (0 when past); -1 when DEADLINE is NIL."
+  (if deadline
+      (max 0 (ceiling (* 1000 (- deadline (get-internal-real-time)))
+                      internal-time-units-per-second))
+      -1))
+
+(defun slice-ms (deadline)
+  "How long the next slice may wait: at most +SLICE-MS+, never past DEADLINE."
+  (if deadline
+      (min +slice-ms+ (ms-until deadline))
+      +slice-ms+))
+
+(defun seconds->ms (seconds)
+  "A timeout in (real) seconds as a positive number of ms, or 0 for none."
+  (if (and seconds (plusp seconds))
+      (max 1 (ceiling (* seconds 1000)))
+      0))

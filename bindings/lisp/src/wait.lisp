@@ -1,0 +1,236 @@
+;;;; WAIT-FOR-INPUT over lists (usocket_wait_for_input, poll: any number of
+;;;; sockets, any descriptor) and over wait lists (the core's epoll lists:
+;;;; a wait costs in proportion to the sockets that are ready).
+
+(in-package #:usocket-cffi)
+
+(defconstant +wait-batch+ 64
+  "The most ready sockets one wait on a wait list reports.")
+
+(defstruct (wait-list (:constructor %make-wait-list (handle)))
+  (handle 0 :type (unsigned-byte 64))
+  (waiters '() :type list)              ; every usocket in the list
+  (count 0 :type fixnum)
+  (map (make-hash-table :test 'eql))    ; core handle -> usocket
+  (ready (make-array +wait-batch+ :element-type '(unsigned-byte 64))
+   :type (simple-array (unsigned-byte 64) (*)))
+  (marked '() :type list)               ; sockets the last wait set to :READ
+  (pending '() :type list)              ; stream sockets that may hold buffered input
+  (generation 0 :type fixnum)           ; counts the waits, to mark sockets once per wait
+  (scratch (make-array 2 :element-type '(unsigned-byte 64)) ; nready, remaining_ms
+   :type (simple-array (unsigned-byte 64) (2))))
+
+(defmethod print-object ((wl wait-list) stream)
+  (print-unreadable-object (wl stream :type t :identity t)
+    (format stream "~D socket~:P" (wait-list-count wl))))
+
+(defun make-wait-list (waiters)
+  "A wait list holding the usockets in WAITERS."
+  (let ((wl (cffi:with-foreign-object (out 'usocket-t)
+              (with-committed-call (code value message errno)
+                  ((%wait-list-new out)
+                   (let ((handle (cffi:mem-ref out 'usocket-t)))
+                     (register-handle-finalizer (%make-wait-list handle) handle)))
+                (if (zerop code) value (signal-status code message errno))))))
+    (dolist (w waiters wl)
+      (add-waiter wl w))))
+
+(defun add-waiter (wait-list input)
+  "Add the usocket INPUT to WAIT-LIST."
+  (unless (eq (wait-list input) wait-list)
+    (let ((old (wait-list input)))
+      (when old (remove-waiter old input)))
+    (with-socket-context (input)
+      (%wait-list-add (wait-list-handle wait-list) (socket input)))
+    (setf (gethash (socket input) (wait-list-map wait-list)) input
+          (wait-list input) wait-list)
+    (push input (wait-list-waiters wait-list))
+    (incf (wait-list-count wait-list))
+    (note-buffered-input input))
+  wait-list)
+
+(defun remove-waiter (wait-list input)
+  "Take the usocket INPUT out of WAIT-LIST."
+  (when (eq (wait-list input) wait-list)
+    (unless (closed-p input)
+      ;; A closed socket has left the core's list by itself.
+      (handler-case
+          (with-socket-context (input)
+            (%wait-list-remove (wait-list-handle wait-list) (socket input)))
+        (invalid-handle-error () nil)))
+    (remhash (socket input) (wait-list-map wait-list))
+    (setf (wait-list-waiters wait-list) (delete input (wait-list-waiters wait-list))
+          (wait-list-marked wait-list) (delete input (wait-list-marked wait-list))
+          (wait-list-pending wait-list) (delete input (wait-list-pending wait-list))
+          (wait-list input) nil)
+    (decf (wait-list-count wait-list)))
+  wait-list)
+
+(defun remove-all-waiters (wait-list)
+  "Empty WAIT-LIST."
+  (%wait-list-clear (wait-list-handle wait-list))
+  (dolist (w (wait-list-waiters wait-list))
+    (setf (wait-list w) nil))
+  (clrhash (wait-list-map wait-list))
+  (setf (wait-list-waiters wait-list) '()
+        (wait-list-marked wait-list) '()
+        (wait-list-pending wait-list) '()
+        (wait-list-count wait-list) 0)
+  wait-list)
+
+;;; Input already in a stream's buffer counts as ready, without asking the core.
+
+(defun buffered-input-p (usocket)
+  (and (typep usocket 'stream-usocket)
+       (let ((stream (slot-value usocket 'stream)))
+         (and (typep stream 'usocket-stream)
+              (let ((io (stream-io stream)))
+                (< (io-ipos io) (io-iend io)))))))
+
+(defun note-buffered-input (usocket)
+  "Called when USOCKET's stream has read into its buffer: the wait list it is
+in must check that buffer at its next wait."
+  (let ((wl (wait-list usocket)))
+    (when (and wl (not (member usocket (wait-list-pending wl) :test #'eq)))
+      (push usocket (wait-list-pending wl)))))
+
+;;; Waiting.
+
+(defun remaining-time (timeout start ready-p)
+  "usocket's second value: the time left of TIMEOUT when something became
+ready before it ran out; NIL without a timeout or when it ran out."
+  (when (and timeout ready-p)
+    (let ((left (- timeout (/ (- (get-internal-real-time) start)
+                              internal-time-units-per-second))))
+      (when (plusp left) left))))
+
+(defun wait-for-input (socket-or-sockets &key timeout ready-only)
+  "Wait until one or more of SOCKET-OR-SOCKETS (a usocket, a list of them or
+a WAIT-LIST) can be read (or accepted) without blocking, or TIMEOUT seconds
+(NIL: forever, 0: just look). Sets each socket's SOCKET-STATE to :READ or NIL.
+Returns the sockets (READY-ONLY: a list of the ready ones) and the time left
+(NIL without a timeout)."
+  (let ((start (get-internal-real-time))
+        (timeout (and timeout (max 0 timeout))))
+    (cond ((null socket-or-sockets)
+           (when timeout (sleep timeout))
+           nil)
+          ((wait-list-p socket-or-sockets)
+           (let ((ready (wait-on-wait-list socket-or-sockets timeout)))
+             (values (if ready-only ready socket-or-sockets)
+                     (remaining-time timeout start ready))))
+          (t
+           (let ((sockets (if (listp socket-or-sockets)
+                              socket-or-sockets
+                              (list socket-or-sockets))))
+             (let ((nready (wait-on-sockets sockets timeout)))
+               (values (if ready-only
+                           (remove-if-not #'state sockets)
+                           socket-or-sockets)
+                       (remaining-time timeout start (plusp nready)))))))))
+
+(defun wait-on-sockets (sockets timeout)
+  "Set the STATE of each of SOCKETS; return the number ready."
+  (let* ((n (length sockets))
+         (handles (make-array n :element-type '(unsigned-byte 64)))
+         (states (make-array n :element-type '(unsigned-byte 8) :initial-element 0))
+         (live 0)
+         (buffered 0))
+    (declare (type fixnum live buffered))
+    (dolist (s sockets)
+      (check-type s usocket)
+      (setf (state s) nil)
+      (unless (closed-p s)
+        (when (buffered-input-p s)
+          (setf (state s) :read)
+          (incf buffered))
+        (setf (aref handles live) (socket s))
+        (incf live)))
+    (when (zerop live)
+      (when timeout (sleep timeout))
+      (return-from wait-on-sockets 0))
+    (let ((deadline (deadline-after timeout))
+          (nready 0))
+      (cffi:with-foreign-objects ((count :size) (remaining :int64))
+        (loop
+          (let ((slice (if (plusp buffered) 0 (slice-ms deadline))))
+            (with-committed-call (code value message errno)
+                ((sb-sys:with-pinned-objects (handles states)
+                   (%wait-for-input (sb-sys:vector-sap handles) live slice
+                                    (sb-sys:vector-sap states) count remaining))
+                 (cffi:mem-ref count :size))
+              (unless (zerop code)
+                (signal-status code message errno :socket nil))
+              (setf nready value)
+              (when (or (plusp nready) (plusp buffered) (zerop slice)
+                        (and deadline (<= (ms-until deadline) 0)))
+                (return))))))
+      (when (plusp nready)
+        (let ((i 0))
+          (declare (type fixnum i))
+          (dolist (s sockets)
+            (unless (closed-p s)
+              (when (= (aref states i) +state-read+)
+                (setf (state s) :read))
+              (incf i)))))
+      (count :read sockets :key #'state))))
+
+(defun wait-on-wait-list (wl timeout)
+  "Wait on the wait list WL; set the STATE of the sockets that are ready (and
+reset those the previous wait set). Returns the list of ready sockets."
+  (declare (type wait-list wl) (optimize speed))
+  (dolist (s (wait-list-marked wl))
+    (setf (state s) nil))
+  (let ((marked '())
+        (generation (setf (wait-list-generation wl)
+                          (logand (1+ (wait-list-generation wl)) most-positive-fixnum))))
+    (declare (type fixnum generation))
+    (macrolet ((mark (form)
+                 `(let ((s ,form))
+                    (unless (= (the fixnum (wait-mark s)) generation)
+                      (setf (wait-mark s) generation
+                            (state s) :read)
+                      (push s marked)))))
+      ;; Sockets whose streams hold input already.
+      (when (wait-list-pending wl)
+        (setf (wait-list-pending wl)
+              (delete-if-not (lambda (s)
+                               (when (buffered-input-p s)
+                                 (mark s)
+                                 t))
+                             (wait-list-pending wl))))
+      (let* ((ready (wait-list-ready wl))
+             (scratch (wait-list-scratch wl))
+             ;; At most +wait-batch+ ready sockets a wait (the core's epoll is
+             ;; level-triggered: the others come with the next wait); the core
+             ;; sets up room for CAP events at each call.
+             (cap (min (length ready) (max 1 (wait-list-count wl))))
+             (handle (wait-list-handle wl))
+             (map (wait-list-map wl))
+             ;; The first slice needs no clock; later ones count from here.
+             (deadline nil)
+             (slice (cond (marked 0)
+                          (timeout (min +slice-ms+ (seconds->ms timeout)))
+                          (t +slice-ms+))))
+        (declare (type fixnum slice))
+        (when (and timeout (> (seconds->ms timeout) slice))
+          (setf deadline (deadline-after timeout)))
+        (loop
+          (with-committed-call (code value message errno)
+              ((sb-sys:with-pinned-objects (ready scratch)
+                 (%wait-list-wait handle slice (sb-sys:vector-sap ready) cap
+                                  (sb-sys:vector-sap scratch)
+                                  (sb-sys:sap+ (sb-sys:vector-sap scratch) 8)))
+               (aref scratch 0))
+            (unless (zerop code)
+              (signal-status code message errno :socket nil))
+            (dotimes (i value)
+              (let ((s (gethash (aref ready i) map)))
+                (when s (mark s))))
+            (when (or marked (zerop slice)
+                      (and timeout (null deadline))
+                      (and deadline (<= (the fixnum (ms-until deadline)) 0)))
+              (return))
+            (setf slice (slice-ms deadline))))))
+    (setf (wait-list-marked wl) marked)
+    marked))

@@ -1,0 +1,160 @@
+;;;; A small test framework: DEFTEST, checks, loopback helpers, RUN-ALL.
+;;;; Every test runs under a time limit; every loop in the tests is bounded.
+
+(defpackage #:usocket-cffi-tests
+  (:use #:common-lisp #:usocket-cffi)
+  (:shadow #:run)
+  (:export #:run-all #:*test-filter*))
+
+(in-package #:usocket-cffi-tests)
+
+(defvar *tests* '() "(name . function), in definition order (reversed).")
+(defvar *test-filter* nil "When a string, run only tests whose name contains it.")
+(defparameter *test-time-limit* 60 "Seconds one test may take.")
+(defvar *failures* '())
+
+(defmacro deftest (name &body body)
+  `(progn
+     (setf *tests* (cons (cons ',name (lambda () ,@body))
+                         (remove ',name *tests* :key #'car)))
+     ',name))
+
+(define-condition check-failed (error)
+  ((text :initarg :text :reader text))
+  (:report (lambda (c s) (write-string (text c) s))))
+
+(defun fail (format &rest args)
+  (error 'check-failed :text (apply #'format nil format args)))
+
+(defmacro is (form &optional description)
+  `(unless ,form
+     (fail "~A: ~S is false" ,(or description "check") ',form)))
+
+(defmacro is-equal (expected form &optional description)
+  (let ((e (gensym)) (v (gensym)))
+    `(let ((,e ,expected) (,v ,form))
+       (unless (equalp ,e ,v)
+         (fail "~@[~A: ~]~S gave ~S, expected ~S" ,description ',form ,v ,e)))))
+
+(defmacro signals (class form)
+  "FORM must signal a condition of CLASS (with ERROR or SIGNAL); returns it."
+  (let ((c (gensym)))
+    `(let ((,c (block caught
+                 (handler-bind ((,class (lambda (c) (return-from caught c))))
+                   ,form)
+                 nil)))
+       (unless ,c (fail "~S signalled no ~S" ',form ',class))
+       ,c)))
+
+(defun elapsed-seconds (start)
+  (/ (- (get-internal-real-time) start) internal-time-units-per-second))
+
+(defmacro timed (&body body)
+  "Values: the seconds BODY took, then its first value."
+  (let ((start (gensym)) (v (gensym)))
+    `(let* ((,start (get-internal-real-time))
+            (,v (progn ,@body)))
+       (values (elapsed-seconds ,start) ,v))))
+
+;;; Loopback helpers.
+
+(defun make-octets (n &optional (initial 0))
+  (make-array n :element-type '(unsigned-byte 8) :initial-element initial))
+
+(defun octets (&rest bytes)
+  (make-array (length bytes) :element-type '(unsigned-byte 8) :initial-contents bytes))
+
+(defmacro with-sockets ((&rest vars) &body body)
+  "Bind VARS to NIL; close every non-NIL one after BODY."
+  `(let ,vars
+     (unwind-protect (progn ,@body)
+       (dolist (s (list ,@vars))
+         (when (typep s 'usocket) (ignore-errors (socket-close s)))))))
+
+(defun connected-pair (&key (host "127.0.0.1") (element-type 'character)
+                            (server-element-type element-type) (external-format :utf-8))
+  "A listener, a client connected to it and the accepted server side."
+  (let* ((listener (socket-listen host 0 :reuse-address t :element-type server-element-type
+                                         :external-format external-format))
+         (client (socket-connect host (get-local-port listener) :element-type element-type
+                                                                 :external-format external-format))
+         (server (socket-accept listener)))
+    (values client server listener)))
+
+(defmacro with-pair ((client server &rest args) &body body)
+  (let ((listener (gensym "LISTENER")))
+    `(with-sockets (,client ,server ,listener)
+       (multiple-value-setq (,client ,server ,listener) (connected-pair ,@args))
+       ,@body)))
+
+(defun open-handles () (usocket-cffi::%open-handles))
+
+(defun join (thread &optional (limit 10))
+  "Join THREAD, failing if it is still running after LIMIT seconds. Returns
+its value (NIL if it was terminated)."
+  (let ((value (sb-thread:join-thread thread :default nil :timeout limit)))
+    (when (sb-thread:thread-alive-p thread)
+      (ignore-errors (sb-thread:terminate-thread thread))
+      (fail "thread ~A did not finish within ~A s" (sb-thread:thread-name thread) limit))
+    value))
+
+(defun spawn (name function)
+  (sb-thread:make-thread function :name name))
+
+(defun send-line (stream line)
+  (write-line line stream)
+  (force-output stream))
+
+(defun run-program-output (program args &key (input nil))
+  "Run PROGRAM with ARGS; values: its output (stdout and stderr) and exit code."
+  (let* ((out (make-string-output-stream))
+         (p (sb-ext:run-program program args :search t :output out :error out
+                                             :input input :wait t)))
+    (values (get-output-stream-string out) (sb-ext:process-exit-code p))))
+
+(defparameter *lisp-dir*
+  (asdf:system-source-directory "usocket-cffi")
+  "bindings/lisp/")
+
+;;; Running.
+
+(defun run-test (name function)
+  (let ((start (get-internal-real-time))
+        (result
+          (handler-case
+              (block test
+                (let ((sb-ext:*invoke-debugger-hook*
+                        ;; A condition signalled with ERROR that is not an
+                        ;; error (ns-try-again-condition) ends up here.
+                        (lambda (c h)
+                          (declare (ignore h))
+                          (return-from test (format nil "unhandled ~S: ~A" (type-of c) c)))))
+                  (handler-bind ((warning #'muffle-warning))
+                    (sb-ext:with-timeout *test-time-limit*
+                      (funcall function)
+                      :pass))))
+            (sb-ext:timeout () (format nil "took more than ~A s" *test-time-limit*))
+            (error (e) (handler-case (princ-to-string e)
+                         (error () (format nil "~S" (type-of e))))))))
+    (format t "~&~:[FAIL~;pass~] ~(~A~) (~,2F s)~@[: ~A~]~%"
+            (eq result :pass) name (elapsed-seconds start)
+            (unless (eq result :pass) result))
+    (force-output)
+    (unless (eq result :pass) (push (cons name result) *failures*))
+    (eq result :pass)))
+
+(defun run-all ()
+  "Run the tests; print `N passed, M failed`; true when all passed."
+  (setf *failures* '())
+  (let ((passed 0) (failed 0))
+    (dolist (entry (reverse *tests*))
+      (when (or (null *test-filter*)
+                (search *test-filter* (string-downcase (symbol-name (car entry)))))
+        (if (run-test (car entry) (cdr entry)) (incf passed) (incf failed))))
+    (when *failures*
+      (format t "~&Failures:~%")
+      (dolist (f (reverse *failures*))
+        (format t "  ~(~A~): ~A~%" (car f) (cdr f))))
+    (format t "~&~D passed, ~D failed~%" passed failed)
+    (force-output)
+    (zerop failed)))

@@ -1,0 +1,81 @@
+;;;; usocket compatibility: the exported names, a usocket program run
+;;;; unchanged through usocket-cffi/compat (compared with real usocket), and
+;;;; every exported function used somewhere in these tests.
+
+(in-package #:usocket-cffi-tests)
+
+(defparameter *usocket-source* #p"/usr/share/common-lisp/source/usocket/")
+
+(defun usocket-exports ()
+  "The names usocket 0.8's DEFPACKAGE exports (plus the condition classes
+its condition.lisp exports at load time)."
+  (let ((form (with-open-file (in (merge-pathnames "package.lisp" *usocket-source*))
+                (let ((*package* (make-package (gensym "READ") :use '())))
+                  (unwind-protect
+                       (loop for f = (read in nil :eof)
+                             until (eq f :eof)
+                             when (and (consp f) (string= (symbol-name (car f)) "DEFPACKAGE"))
+                               return f)
+                    (delete-package *package*))))))
+    (loop for clause in (cddr form)
+          when (and (consp clause) (string= (symbol-name (car clause)) "EXPORT"))
+            append (mapcar #'symbol-name (cdr clause)))))
+
+(deftest exports-everything-usocket-exports
+  (unless (probe-file *usocket-source*)
+    (fail "usocket's source is not installed at ~A" *usocket-source*))
+  (let ((names (append (usocket-exports)
+                       '("INTERRUPTED-CONDITION" "NS-TRY-AGAIN-CONDITION" "NS-HOST-NOT-FOUND-ERROR"
+                         "NS-NO-RECOVERY-ERROR" "ADDRESS-IN-USE-ERROR" "TIMEOUT-ERROR"))))
+    (is (> (length names) 100))
+    (dolist (name names)
+      (multiple-value-bind (symbol status) (find-symbol name :usocket-cffi)
+        (is (eq status :external) (format nil "~A is exported" name))
+        (is (or (fboundp symbol) (boundp symbol) (find-class symbol nil)
+                (eq (sb-int:info :variable :kind symbol) :special) ; *remote-host*: unbound, as usocket
+                (macro-function symbol))
+            (format nil "~A is defined" name))))))
+
+(deftest every-exported-function-is-tested
+  (let ((text (string-downcase
+               (apply #'concatenate 'string
+                      (mapcar #'read-file
+                              (directory (merge-pathnames "tests/*.lisp" *lisp-dir*))))))
+        (missing '()))
+    (do-external-symbols (s :usocket-cffi)
+      (when (and (fboundp s)
+                 (not (search (string-downcase (symbol-name s)) text)))
+        (push s missing)))
+    (is (null missing) (format nil "exported functions no test uses: ~S" missing))))
+
+(defun run-lisp (args)
+  (run-program-output "sbcl" (append '("--noinform" "--non-interactive" "--no-userinit"
+                                        "--no-sysinit")
+                                      args)))
+
+(defun program-lines (output)
+  "The program's own lines (\"name: value\"), without compiler chatter."
+  (remove-if-not (lambda (line)
+                   (let ((colon (position #\: line)))
+                     (and colon (plusp colon)
+                          (every #'alpha-char-p (subseq line 0 colon)))))
+                 (split-on #\Newline output)))
+
+(deftest usocket-program-runs-unchanged-through-compat
+  (let* ((program (namestring (merge-pathnames "tests/compat-program.lisp" *lisp-dir*)))
+         (dir (namestring *lisp-dir*)))
+    (multiple-value-bind (ours code)
+        (run-lisp (list "--eval" "(require :asdf)"
+                        "--eval" (format nil "(push #p~S asdf:*central-registry*)" dir)
+                        "--eval" "(asdf:load-system \"usocket-cffi/compat\")"
+                        "--eval" "(format t \"~&impl: ~A~%\" (package-name (find-package :usocket)))"
+                        "--load" program))
+      (is (zerop code) (format nil "the program failed on usocket-cffi: ~A" ours))
+      (let ((lines (program-lines ours)))
+        (is (member "impl: USOCKET-CFFI" lines :test #'string=) (format nil "~S" lines))
+        (is (member "tcp: HELLO USOCKET" lines :test #'string=) (format nil "~S" lines))
+        (if (probe-file *usocket-source*)
+            (multiple-value-bind (theirs code2) (run-lisp (list "--load" program))
+              (is (zerop code2) (format nil "the program failed on usocket: ~A" theirs))
+              (is-equal (program-lines theirs) (remove "impl: USOCKET-CFFI" lines :test #'string=)))
+            (fail "usocket is not installed: nothing to compare with"))))))

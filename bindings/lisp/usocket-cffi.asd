@@ -1,0 +1,59 @@
+;;;; usocket-cffi: usocket's API for SBCL over the usocket-core C library.
+;;;;
+;;;; (asdf:load-system "usocket-cffi")         ; package USOCKET-CFFI
+;;;; (asdf:load-system "usocket-cffi/compat")  ; ... which then also answers to USOCKET
+;;;; (asdf:test-system "usocket-cffi")         ; the loopback test suite
+;;;;
+;;;; The shared library is found through the environment variable
+;;;; USOCKET_LIBRARY (a full path), then the repository's build output
+;;;; (../../target/release/libusocket.so relative to this file), then the
+;;;; system's library path (libusocket.so).
+
+(defsystem "usocket-cffi"
+  :description "usocket 0.8's API for SBCL, over the usocket-core C library (CFFI)"
+  :version "0.1.0"
+  :license "MIT"
+  :depends-on ("cffi" "trivial-gray-streams" "bordeaux-threads" "babel")
+  :components ((:module "src"
+                :serial t
+                :components ((:file "package")
+                             (:file "library")
+                             (:file "conditions")
+                             (:file "ffi")
+                             (:file "slices")
+                             (:file "hosts")
+                             (:file "classes")
+                             (:file "encoding")
+                             (:file "stream")
+                             (:file "sockets")
+                             (:file "datagram")
+                             (:file "wait")
+                             (:file "options")
+                             (:file "server"))))
+  :in-order-to ((test-op (test-op "usocket-cffi/tests"))))
+
+(defsystem "usocket-cffi/compat"
+  :description "Makes usocket-cffi answer to the package name USOCKET (and the ASDF
+systems usocket and usocket-server), for programs written for usocket that cannot be edited."
+  :depends-on ("usocket-cffi")
+  :components ((:module "src" :components ((:file "compat")))))
+
+(defsystem "usocket-cffi/tests"
+  :description "Loopback tests of usocket-cffi."
+  :depends-on ("usocket-cffi")
+  :components ((:module "tests"
+                :serial t
+                :components ((:file "framework")
+                             (:file "test-basics")
+                             (:file "test-streams")
+                             (:file "test-datagram")
+                             (:file "test-wait")
+                             (:file "test-conditions")
+                             (:file "test-server")
+                             (:file "test-interrupts")
+                             (:file "test-header")
+                             (:file "test-compat"))))
+  :perform (test-op (o c)
+             (declare (ignore o c))
+             (unless (uiop:symbol-call "USOCKET-CFFI-TESTS" "RUN-ALL")
+               (error "usocket-cffi tests failed"))))
