@@ -19,6 +19,11 @@ impl Deadline {
         }
     }
 
+    /// `timeout_ms` after `start`.
+    pub fn at(start: Instant, timeout_ms: i64) -> Deadline {
+        Deadline(start.checked_add(Duration::from_millis(timeout_ms.max(0) as u64)))
+    }
+
     pub fn never() -> Deadline {
         Deadline(None)
     }

@@ -14,6 +14,7 @@
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -137,27 +138,31 @@ impl Socket {
     /// Runs a receive-like call (`op` returns the syscall's result) with the
     /// socket's receive timeout, retrying EINTR with the time left.
     #[inline]
-    pub(crate) fn blocking_in<F>(&self, what: &str, mut op: F) -> Result<isize>
+    pub(crate) fn blocking_in<F>(&self, what: &str, op: F) -> Result<isize>
     where
         F: FnMut(libc::c_int) -> isize,
     {
-        let n = op(0);
-        if n >= 0 {
-            return Ok(n);
-        }
-        let e = errno();
-        if e != libc::EINTR {
-            return Err(self.fail(e, what));
-        }
-        self.retry_interrupted(what, libc::POLLIN, self.receive_timeout_ms.load(Ordering::Relaxed), op)
+        self.blocking(what, libc::POLLIN, self.receive_timeout_ms.load(Ordering::Relaxed), op)
     }
 
     /// The same for send-like calls, with the send timeout.
     #[inline]
-    pub(crate) fn blocking_out<F>(&self, what: &str, mut op: F) -> Result<isize>
+    pub(crate) fn blocking_out<F>(&self, what: &str, op: F) -> Result<isize>
     where
         F: FnMut(libc::c_int) -> isize,
     {
+        self.blocking(what, libc::POLLOUT, self.send_timeout_ms.load(Ordering::Relaxed), op)
+    }
+
+    #[inline]
+    fn blocking<F>(&self, what: &str, events: libc::c_short, timeout_ms: i64, mut op: F) -> Result<isize>
+    where
+        F: FnMut(libc::c_int) -> isize,
+    {
+        // The deadline counts from the start of the call, so an EINTR late in
+        // the wait leaves only the time that is left (reading the clock costs
+        // a vDSO call, and only when a timeout is set).
+        let started = if timeout_ms > 0 { Some(Instant::now()) } else { None };
         let n = op(0);
         if n >= 0 {
             return Ok(n);
@@ -166,19 +171,20 @@ impl Socket {
         if e != libc::EINTR {
             return Err(self.fail(e, what));
         }
-        self.retry_interrupted(what, libc::POLLOUT, self.send_timeout_ms.load(Ordering::Relaxed), op)
+        let deadline = match started {
+            Some(at) => Deadline::at(at, timeout_ms),
+            None => Deadline::never(),
+        };
+        self.retry_interrupted(what, events, deadline, op)
     }
 
     /// After an EINTR: wait in `poll` for the rest of the timeout, then try
     /// again without blocking, until done, timed out, failed or closed.
-    /// The deadline counts from the interruption, which is at most a signal
-    /// handler's time after the call began.
     #[cold]
-    fn retry_interrupted<F>(&self, what: &str, events: libc::c_short, timeout_ms: i64, mut op: F) -> Result<isize>
+    pub(crate) fn retry_interrupted<F>(&self, what: &str, events: libc::c_short, deadline: Deadline, mut op: F) -> Result<isize>
     where
         F: FnMut(libc::c_int) -> isize,
     {
-        let deadline = if timeout_ms > 0 { Deadline::after_ms(timeout_ms) } else { Deadline::never() };
         loop {
             if self.is_closed() {
                 return Err(Error::closed_during_call());

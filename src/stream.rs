@@ -228,44 +228,35 @@ pub fn read(s: &Socket, buf: &mut [u8]) -> Result<usize> {
     Ok(n as usize)
 }
 
-/// Writes every byte of `buf`, or fails.
+/// Writes every byte of `buf`, or fails. The send timeout bounds the whole
+/// write, not each system call: after a partial send the rest goes out
+/// against the same deadline.
 #[inline]
 pub fn write(s: &Socket, buf: &[u8]) -> Result<usize> {
     if s.kind != Kind::Stream {
         s.expect_kind(Kind::Stream, "write")?;
     }
     let fd = s.fd();
+    let timeout_ms = s.send_timeout_ms.load(Ordering::Relaxed);
+    let started = if timeout_ms > 0 { Some(std::time::Instant::now()) } else { None };
     let mut done = 0usize;
     while done < buf.len() {
         let rest = &buf[done..];
-        let n = s.blocking_out("write", |flags| unsafe {
-            libc::send(fd, rest.as_ptr() as *const libc::c_void, rest.len(), flags | libc::MSG_NOSIGNAL)
-        })?;
-        done += n as usize;
+        let n = match started {
+            Some(at) if done > 0 => send_until(s, rest, Deadline::at(at, timeout_ms))?,
+            _ => s.blocking_out("write", |flags| unsafe {
+                libc::send(fd, rest.as_ptr() as *const libc::c_void, rest.len(), flags | libc::MSG_NOSIGNAL)
+            })? as usize,
+        };
+        done += n;
     }
     Ok(done)
 }
 
-/// Writes at least one byte of `buf` (as many as fit now), waiting up to
-/// `timeout_ms` for room: 0 does not wait, < 0 waits as a blocking send does
-/// (up to the send timeout). Returns how many bytes were written; TIMEOUT
-/// when not one byte could be. For callers that must stay interruptible
-/// while writing: they write in slices and lose no byte.
-pub fn write_some(s: &Socket, buf: &[u8], timeout_ms: i64) -> Result<usize> {
-    if s.kind != Kind::Stream {
-        s.expect_kind(Kind::Stream, "write")?;
-    }
-    if buf.is_empty() {
-        return Ok(0);
-    }
+/// Sends what fits of `buf` by `deadline` (at least one byte), waiting for
+/// room in `poll`; TIMEOUT when not one byte could go.
+fn send_until(s: &Socket, buf: &[u8], deadline: Deadline) -> Result<usize> {
     let fd = s.fd();
-    if timeout_ms < 0 {
-        let n = s.blocking_out("write", |flags| unsafe {
-            libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), flags | libc::MSG_NOSIGNAL)
-        })?;
-        return Ok(n as usize);
-    }
-    let deadline = Deadline::after_ms(timeout_ms);
     loop {
         let n = unsafe {
             libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
@@ -287,6 +278,28 @@ pub fn write_some(s: &Socket, buf: &[u8], timeout_ms: i64) -> Result<usize> {
             return Err(Error::timeout("write"));
         }
     }
+}
+
+/// Writes at least one byte of `buf` (as many as fit now), waiting up to
+/// `timeout_ms` for room: 0 does not wait, < 0 waits as a blocking send does
+/// (up to the send timeout). Returns how many bytes were written; TIMEOUT
+/// when not one byte could be. For callers that must stay interruptible
+/// while writing: they write in slices and lose no byte.
+pub fn write_some(s: &Socket, buf: &[u8], timeout_ms: i64) -> Result<usize> {
+    if s.kind != Kind::Stream {
+        s.expect_kind(Kind::Stream, "write")?;
+    }
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let fd = s.fd();
+    if timeout_ms < 0 {
+        let n = s.blocking_out("write", |flags| unsafe {
+            libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), flags | libc::MSG_NOSIGNAL)
+        })?;
+        return Ok(n as usize);
+    }
+    send_until(s, buf, Deadline::after_ms(timeout_ms))
 }
 
 /// usocket's LISTEN: true when a read (or accept) would not block.
