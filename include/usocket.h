@@ -355,7 +355,10 @@ int32_t usocket_fd(usocket_t s, int32_t *fd);
 int32_t usocket_read(usocket_t s, uint8_t *buf, size_t len, size_t *nread);
 
 // Writes all `len` bytes to a stream socket, or fails: SHUTDOWN when the
-// peer has gone (never SIGPIPE), CONNECTION_RESET, TIMEOUT (send timeout).
+// peer has gone (never SIGPIPE), CONNECTION_RESET, TIMEOUT (the send
+// timeout bounds the whole write). On failure part of the buffer may have
+// been sent already and `*nwritten` is not written: callers that must know
+// how much went out use `usocket_write_some`.
 int32_t usocket_write(usocket_t s, const uint8_t *buf, size_t len, size_t *nwritten);
 
 // Writes at least one byte and as many as fit now, waiting up to

@@ -68,13 +68,15 @@ pub fn connect(host: Option<&str>, port: u16, opts: &ConnectOptions) -> Result<A
     Ok(Arc::new(socket))
 }
 
-/// The destination for a send: the first address of `host` in the socket's family.
+/// The destination for a send: the first address of `host` in the socket's
+/// family (learnt once per socket), or the first address at all.
 fn destination(s: &Socket, host: &str, port: u16) -> Result<SockAddr> {
-    let family_v4 = s.inner.local_addr().ok().and_then(|a| a.as_socket()).map(|a| a.is_ipv4());
     let ips = resolve(host)?;
-    let ip = match family_v4 {
-        Some(v4) => ips.iter().find(|ip| ip.is_ipv4() == v4).copied().unwrap_or(ips[0]),
-        None => ips[0],
+    let ip = if ips.len() == 1 {
+        ips[0]
+    } else {
+        let v4 = *s.is_ipv4.get_or_init(|| s.inner.local_addr().ok().and_then(|a| a.as_socket()).map_or(true, |a| a.is_ipv4()));
+        ips.iter().find(|ip| ip.is_ipv4() == v4).copied().unwrap_or(ips[0])
     };
     Ok(SockAddr::from(SocketAddr::new(ip, port)))
 }

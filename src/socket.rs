@@ -53,6 +53,8 @@ pub struct Socket {
     pub(crate) send_timeout_ms: AtomicI64,
     /// The wait lists this socket is in.
     lists: Mutex<Vec<Weak<WaitList>>>,
+    /// The socket's address family, learnt on first need (datagram sends).
+    pub(crate) is_ipv4: once_cell::sync::OnceCell<bool>,
 }
 
 impl Socket {
@@ -66,6 +68,7 @@ impl Socket {
             receive_timeout_ms: AtomicI64::new(0),
             send_timeout_ms: AtomicI64::new(0),
             lists: Mutex::new(Vec::new()),
+            is_ipv4: once_cell::sync::OnceCell::new(),
         }
     }
 

@@ -469,7 +469,10 @@ pub extern "C" fn usocket_read(s: usocket_t, buf: *mut u8, len: usize, nread: *m
 }
 
 /// Writes all `len` bytes to a stream socket, or fails: SHUTDOWN when the
-/// peer has gone (never SIGPIPE), CONNECTION_RESET, TIMEOUT (send timeout).
+/// peer has gone (never SIGPIPE), CONNECTION_RESET, TIMEOUT (the send
+/// timeout bounds the whole write). On failure part of the buffer may have
+/// been sent already and `*nwritten` is not written: callers that must know
+/// how much went out use `usocket_write_some`.
 #[no_mangle]
 pub extern "C" fn usocket_write(s: usocket_t, buf: *const u8, len: usize, nwritten: *mut usize) -> i32 {
     guard(|| unsafe {
