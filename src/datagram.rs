@@ -118,17 +118,23 @@ pub fn send(s: &Socket, buf: &[u8], host: Option<&str>, port: u16) -> Result<usi
 }
 
 /// Receives one datagram into `buf` (cut to its length), with the sender.
-pub fn receive(s: &Socket, buf: &mut [u8]) -> Result<(usize, Option<SocketAddr>)> {
+/// The sender's address is asked of the kernel only when `want_from`.
+pub fn receive(s: &Socket, buf: &mut [u8], want_from: bool) -> Result<(usize, Option<SocketAddr>)> {
     s.expect_kind(Kind::Datagram, "receive")?;
     let fd = s.fd();
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut storage = std::mem::MaybeUninit::<libc::sockaddr_storage>::zeroed();
     let mut len: libc::socklen_t = 0;
     let ptr = buf.as_mut_ptr();
     let cap = buf.len();
     let n = s.blocking_in("receive", |flags| {
-        len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        unsafe { libc::recvfrom(fd, ptr as *mut libc::c_void, cap, flags, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) }
+        if want_from {
+            len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            unsafe { libc::recvfrom(fd, ptr as *mut libc::c_void, cap, flags, storage.as_mut_ptr() as *mut libc::sockaddr, &mut len) }
+        } else {
+            unsafe { libc::recv(fd, ptr as *mut libc::c_void, cap, flags) }
+        }
     })?;
+    let storage = unsafe { storage.assume_init() };
     if s.is_closed() {
         return Err(Error::closed_during_call());
     }

@@ -124,12 +124,25 @@ pub fn live_count() -> usize {
     TABLE.read().live
 }
 
-/// The socket behind `handle`, or `USOCKET_ERR_WRONG_KIND` if it names something else.
-pub fn socket(handle: u64) -> Result<Arc<Socket>> {
-    match get(handle)? {
-        Object::Socket(s) => Ok(s),
-        other => Err(Error::wrong_kind(format!("handle {handle} is a {}, not a socket", other.kind_name()))),
+/// Runs `f` on the object behind `handle` with the table's read lock held
+/// (`f` must not block: it clones what it needs).
+#[inline]
+fn with_object<T>(handle: u64, f: impl FnOnce(&Object) -> Result<T>) -> Result<T> {
+    let (index, generation) = split(handle);
+    let table = TABLE.read();
+    match table.slots.get(index) {
+        Some(Slot { generation: g, object: Some(object) }) if *g == generation => f(object),
+        _ => Err(Error::invalid_handle(handle)),
     }
+}
+
+/// The socket behind `handle`, or `USOCKET_ERR_WRONG_KIND` if it names something else.
+#[inline]
+pub fn socket(handle: u64) -> Result<Arc<Socket>> {
+    with_object(handle, |object| match object {
+        Object::Socket(s) => Ok(s.clone()),
+        other => Err(Error::wrong_kind(format!("handle {handle} is a {}, not a socket", other.kind_name()))),
+    })
 }
 
 /// The wait list behind `handle`.

@@ -478,8 +478,9 @@ impl Server {
 
     /// Accepts and dispatches one client; false when the loop must end.
     fn accept_one(self: &Arc<Self>, listener: &Arc<Socket>) -> bool {
-        match stream::accept(listener) {
+        match stream::accept(listener, true) {
             Ok((client, peer)) => {
+                let peer = peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
                 if self.is_stopped() {
                     return false; // dropping `client` closes it
                 }

@@ -188,20 +188,25 @@ pub fn listen(host: Option<&str>, port: u16, opts: &ListenOptions) -> Result<Arc
 }
 
 /// Accepts one connection, honouring the listener's receive timeout.
-pub fn accept(listener: &Socket) -> Result<(Arc<Socket>, SocketAddr)> {
+/// The peer's address is asked of the kernel only when `want_peer`.
+pub fn accept(listener: &Socket, want_peer: bool) -> Result<(Arc<Socket>, Option<SocketAddr>)> {
     listener.expect_kind(Kind::StreamServer, "accept")?;
     let fd = listener.fd();
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let mut storage = std::mem::MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len: libc::socklen_t = 0;
     let n = listener.blocking_in("accept", |_flags| {
-        len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        unsafe { libc::accept4(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len, libc::SOCK_CLOEXEC) as isize }
+        if want_peer {
+            len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            unsafe { libc::accept4(fd, storage.as_mut_ptr() as *mut libc::sockaddr, &mut len, libc::SOCK_CLOEXEC) as isize }
+        } else {
+            unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) as isize }
+        }
     })?;
     let sock = unsafe { <socket2::Socket as std::os::fd::FromRawFd>::from_raw_fd(n as libc::c_int) };
     if listener.is_closed() {
         return Err(Error::closed_during_call());
     }
-    let peer = unsafe { SockAddr::new(storage, len) }.as_socket().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let peer = if want_peer && len > 0 { unsafe { SockAddr::new(storage.assume_init(), len) }.as_socket() } else { None };
     let s = Socket::new(sock, Kind::Stream, true);
     // SO_RCVTIMEO is inherited from the listener on Linux; mirror it.
     s.receive_timeout_ms.store(listener.receive_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);

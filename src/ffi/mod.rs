@@ -384,7 +384,7 @@ pub extern "C" fn usocket_accept(listener: usocket_t, out: *mut usocket_t) -> i3
     guard(|| unsafe {
         let out = self::out(out, "out")?;
         let l = registry::socket(listener)?;
-        let (s, _) = stream::accept(&l)?;
+        let (s, _) = stream::accept(&l, false)?;
         *out = register_socket(s)?;
         Ok(())
     })
@@ -396,9 +396,9 @@ pub extern "C" fn usocket_accept_from(listener: usocket_t, out: *mut usocket_t, 
     guard(|| unsafe {
         let out = self::out(out, "out")?;
         let l = registry::socket(listener)?;
-        let (s, addr) = stream::accept(&l)?;
+        let (s, addr) = stream::accept(&l, !peer.is_null())?;
         *out = register_socket(s)?;
-        if let Some(peer) = peer.as_mut() {
+        if let (Some(peer), Some(addr)) = (peer.as_mut(), addr) {
             *peer = usocket_address::from_socket_addr(&addr);
         }
         Ok(())
@@ -540,7 +540,7 @@ pub extern "C" fn usocket_receive(s: usocket_t, buf: *mut u8, len: usize, nrecei
         let nreceived = out(nreceived, "nreceived")?;
         let buf = out_buf(buf, len, "buf")?;
         let sock = registry::socket(s)?;
-        let (n, addr) = datagram::receive(&sock, buf)?;
+        let (n, addr) = datagram::receive(&sock, buf, !from.is_null())?;
         *nreceived = n;
         if let Some(from) = from.as_mut() {
             *from = match addr {

@@ -1,0 +1,130 @@
+"""How the runner calls the Python and Lisp benchmark scripts, and reads them.
+
+The bindings own their scripts (bindings/python/bench_python.py,
+bindings/lisp/bench/); this file only turns a (runtime, measure, impl,
+params) into their command line, following their documented CLIs, and maps
+the JSON line they print onto the runner's record:
+{"status": "ok"|"failed"|"unavailable", "value": number, "unit": str, "reason": str}.
+A script that is missing gives (None, reason): the row is "unavailable".
+"""
+
+import os
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PY_BENCH = os.path.join(ROOT, "bindings", "python", "bench_python.py")
+LISP_BENCH_DIR = os.path.join(ROOT, "bindings", "lisp", "bench")
+
+# wait methods per runtime: (impl name, label, the impl it is compared with)
+WAIT_METHODS = {
+    "python": [
+        ("select", "select.select (Python)", None),
+        ("selectors", "selectors.DefaultSelector (Python)", None),
+        ("binding-wait", "usocket.wait_for_input (Python binding)", "select"),
+        ("binding-waitlist", "usocket.WaitList (Python binding)", "selectors"),
+    ],
+    "lisp": [
+        ("usocket-list", "usocket wait-for-input, list (SBCL)", None),
+        ("usocket-waitlist", "usocket wait-for-input, wait list (SBCL)", None),
+        ("binding-list", "usocket-cffi wait-for-input, list", "usocket-list"),
+        ("binding-waitlist", "usocket-cffi wait-for-input, wait list", "usocket-waitlist"),
+    ],
+}
+# (binding method, its baseline) used by the targets
+WAIT_PAIRS = {
+    "python": ("binding-waitlist", "selectors"),
+    "lisp": ("binding-waitlist", "usocket-waitlist"),
+    "lisp_list": ("binding-list", "usocket-list"),
+}
+
+
+RUNTIME_LABELS = {
+    ("python", "stdlib"): "Python stdlib",
+    ("python", "binding"): "Python binding",
+    ("lisp", "usocket"): "usocket 0.8.3",
+    ("lisp", "binding"): "Lisp binding",
+}
+
+
+def python_exe():
+    return sys.executable or shutil.which("python3") or "python3"
+
+
+def command(runtime, measure, impl, p):
+    """The command line for one process run, or (None, reason)."""
+    if runtime == "python":
+        return python_command(measure, impl, p)
+    if runtime == "lisp":
+        return lisp_command(measure, impl, p)
+    return None, "unknown runtime %s" % runtime
+
+
+def python_command(measure, impl, p):
+    if not os.path.exists(PY_BENCH):
+        return None, "bindings/python/bench_python.py does not exist yet"
+    # CLI (its docstring): bench_python.py MEASURE --impl IMPL [--size --seconds --iters --bytes --n --count]
+    cmd = [python_exe(), PY_BENCH, measure, "--impl", impl]
+    if measure in ("rtt", "udp"):
+        cmd += ["--size", str(p["size"]), "--seconds", str(p["seconds"]), "--iters", str(p.get("iters", 2000000))]
+    elif measure == "bulk":
+        cmd += ["--bytes", str(p["bytes"])]
+    elif measure == "wait":
+        cmd += ["--n", str(p["n"]), "--seconds", str(p["seconds"]), "--iters", "200000"]
+    elif measure == "accept":
+        cmd += ["--count", str(p["count"])]
+    else:
+        return None, "no Python measure %s" % measure
+    return cmd, None
+
+
+LISP_SCRIPT = os.path.join(LISP_BENCH_DIR, "bench-lisp.lisp")
+
+
+def lisp_command(measure, impl, p):
+    if not os.path.exists(LISP_SCRIPT):
+        return None, "no Lisp bench script (bindings/lisp/bench/bench-lisp.lisp) yet"
+    sbcl = shutil.which("sbcl")
+    if not sbcl:
+        return None, "sbcl not installed"
+    # CLI (its header): sbcl --script bench-lisp.lisp MEASURE IMPL [--key value]...
+    cmd = [sbcl, "--script", LISP_SCRIPT, measure, impl]
+    if measure in ("rtt", "udp", "paired-rtt", "paired-udp"):
+        cmd += ["--size", str(p["size"]), "--seconds", str(p["seconds"]), "--iters", str(p.get("iters", 2000000))]
+        if "warmup" in p:
+            cmd += ["--warmup", str(p["warmup"])]
+    elif measure == "bulk":
+        cmd += ["--bytes", str(p["bytes"])]
+    elif measure == "wait":
+        # a wait on a plain list of 1000+ costs milliseconds and the script checks
+        # its clock every 16 waits: cap the count so a run stays short
+        iters = 200 if impl.endswith("-list") and p["n"] >= 1000 else 200000
+        cmd += ["--n", str(p["n"]), "--seconds", str(p["seconds"]), "--iters", str(iters)]
+        if impl.startswith("usocket") and p["n"] >= 1000:
+            # usocket's select() past descriptor 1023: let it really try (an error or
+            # a crash of the image), in this child process, so the report shows what happens
+            cmd += ["--force", "1"]
+    elif measure == "accept":
+        cmd += ["--count", str(p["count"]), "--rounds", str(p.get("rounds", 5))]
+    else:
+        return None, "no Lisp measure %s" % measure
+    return cmd, None
+
+
+def normalize(rec):
+    """Map a script's JSON line onto the runner's record."""
+    rec = dict(rec)
+    st = rec.get("status")
+    if st is None:
+        if "error" in rec:
+            st = "failed"
+        elif "value" in rec:
+            st = "ok"
+        else:
+            st = "failed"
+    st = {"error": "failed", "fail": "failed", "crash": "failed", "ok": "ok", "success": "ok"}.get(st, st)
+    rec["status"] = st
+    if st != "ok" and "reason" not in rec:
+        rec["reason"] = rec.get("error") or rec.get("message") or "failed"
+    return rec
