@@ -62,8 +62,15 @@ demo: setup build examples
 	./scripts/demo.sh
 
 # Benchmarks: `make bench` (full, < 10 min) or `make bench QUICK=1` (< 3 min).
+# A full run also publishes its report and charts to docs/bench/ and puts
+# the targets table into the README.
 bench: build
-	./bench/run.sh $(if $(QUICK),QUICK=1,)
+ifdef QUICK
+	./bench/run.sh QUICK=1
+else
+	./bench/run.sh --publish docs/bench
+	./bench/update_readme.py
+endif
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
