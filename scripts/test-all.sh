@@ -20,6 +20,7 @@ stage fuzz       180 ./fuzz/run.sh
 stage examples   180 make --no-print-directory test-examples
 stage python     300 ./bindings/python/run-tests.sh
 stage lisp       400 ./bindings/lisp/run-tests.sh
+stage hardening  420 env USOCKET_HARDENING_NO_BUILD=1 ./tests/hardening/run.sh
 stage bench      240 ./bench/run.sh QUICK=1
 echo
 [ -n "$failures" ] && echo "failed stages:$failures"

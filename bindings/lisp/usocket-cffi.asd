@@ -51,6 +51,8 @@ systems usocket and usocket-server), for programs written for usocket that canno
                              (:file "test-conditions")
                              (:file "test-server")
                              (:file "test-interrupts")
+                             (:file "test-arguments")
+                             (:file "test-timeouts")
                              (:file "test-header")
                              (:file "test-compat"))))
   :perform (test-op (o c)

@@ -182,6 +182,13 @@ evaluates BODY (SOCKET and HOST-OR-IP are evaluated for their effects)."
         (make-condition class :host-or-ip host :message message :code code :errno errno)
         (make-condition class :socket socket :message message :code code :errno errno))))
 
+(defun invalid-argument (socket format-control &rest format-arguments)
+  "Signal INVALID-ARGUMENT-ERROR (the core's code -1) for a bad argument the
+binding refuses before calling the core, with a message made by FORMAT."
+  (error 'invalid-argument-error
+         :socket socket :code -1 :errno 0
+         :message (apply #'format nil format-control format-arguments)))
+
 (defun signal-status (code message errno &rest keys)
   "Signal the condition for CODE with ERROR (also ns-try-again-condition, as usocket)."
   (error (apply #'make-status-condition code message errno keys)))

@@ -192,10 +192,35 @@ allowed), or NIL if STRING is not one."
 
 ;;; Host arguments for the core.
 
+(defun printable-host (string)
+  "STRING with control characters and surrogates written as \\uXXXX, for messages."
+  (with-output-to-string (out)
+    (loop for c across string
+          for code = (char-code c)
+          do (if (or (< code 32) (= code 127) (<= #xD800 code #xDFFF))
+                 (format out "\\u~4,'0X" code)
+                 (write-char c out)))))
+
+(defun check-host-text (string)
+  "Refuse a host string the core would see cut or mangled: a NUL (a C string
+ends there, so \"127.0.0.1<NUL>.example\" would reach the core as 127.0.0.1)
+or a character UTF-8 cannot encode (a surrogate code point)."
+  (let ((nul (position (code-char 0) string)))
+    (when nul
+      (invalid-argument nil "host \"~A\" contains a NUL character (at position ~D)"
+                        (printable-host string) nul)))
+  (let ((bad (position-if (lambda (c) (<= #xD800 (char-code c) #xDFFF)) string)))
+    (when bad
+      (invalid-argument nil "host \"~A\" is not valid Unicode: a surrogate code point (U+~4,'0X) ~
+                             at position ~D cannot be encoded in UTF-8"
+                        (printable-host string) (char-code (char string bad)) bad)))
+  string)
+
 (defun host-string (host)
-  "The string to give the core for a host argument, NIL for none/wildcard."
+  "The string to give the core for a host argument, NIL for none/wildcard.
+A string holding a NUL or a surrogate signals INVALID-ARGUMENT-ERROR."
   (cond ((null host) nil)
-        ((stringp host) host)
+        ((stringp host) (check-host-text host))
         ((and (vectorp host) (= (length host) 4))
          (if (every #'zerop host) "0.0.0.0" (vector-quad-to-dotted-quad host)))
         ((and (vectorp host) (= (length host) 16)) (vector-to-ipv6-host host))

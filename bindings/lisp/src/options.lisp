@@ -9,6 +9,11 @@
 ;;;;   :broadcast         boolean
 ;;;;   :receive-buffer    octets           (SO_RCVBUF; Linux reports twice what was set)
 ;;;;   :send-buffer       octets           (SO_SNDBUF; likewise)
+;;;;
+;;;; Bad values signal INVALID-ARGUMENT-ERROR (a negative or NaN timeout, a
+;;;; buffer size outside 1 to 2^31-1, an unknown option keyword: usocket
+;;;; signals UNIMPLEMENTED for the last); values of the wrong type, and an
+;;;; option that is not a keyword, TYPE-ERROR (as usocket).
 
 (in-package #:usocket-cffi)
 
@@ -18,7 +23,12 @@
 (defgeneric (setf socket-option) (new-value socket option &key)
   (:documentation "Set SOCKET's OPTION (a keyword) to NEW-VALUE."))
 
-(defun option-number (option)
+(defparameter +option-names+
+  '(:receive-timeout :send-timeout :tcp-nodelay :tcp-no-delay :reuse-address
+    :keep-alive :keepalive :broadcast :receive-buffer :send-buffer)
+  "Every option name SOCKET-OPTION knows, aliases included.")
+
+(defun option-number (option &optional socket)
   (case option
     (:send-timeout +opt-send-timeout+)
     ((:tcp-nodelay :tcp-no-delay) +opt-tcp-nodelay+)
@@ -28,8 +38,29 @@
     (:receive-buffer +opt-receive-buffer+)
     (:send-buffer +opt-send-buffer+)
     (t (if (keywordp option)
-           (error 'unimplemented :feature option :context 'socket-option)
+           ;; usocket signals UNIMPLEMENTED here; the core, the C and Python
+           ;; bindings and the shared fault table say INVALID-ARGUMENT-ERROR.
+           (invalid-argument socket "socket-option: unknown option ~S; known: ~{~S~^, ~}"
+                             option +option-names+)
            (error 'type-error :datum option :expected-type 'keyword)))))
+
+(defun timeout-seconds (value what socket)
+  "A timeout option's NEW-VALUE checked: NIL (none) or a non-negative real
+(an infinite float counts as none). A negative or NaN one signals
+INVALID-ARGUMENT-ERROR, anything else TYPE-ERROR."
+  (cond ((null value) nil)
+        ((not (realp value))
+         (error 'type-error :datum value :expected-type '(or null (real 0))))
+        ((and (floatp value) (sb-ext:float-nan-p value))
+         (invalid-argument socket "(setf socket-option) ~S: the timeout is NaN" what))
+        ((minusp value)
+         (invalid-argument socket "(setf socket-option) ~S: the timeout must not be negative, got ~A"
+                           what value))
+        ((and (floatp value) (sb-ext:float-infinity-p value)) nil)
+        ((> value #.(floor most-positive-fixnum 1000000))
+         (invalid-argument socket "(setf socket-option) ~S: the timeout ~A s is too large"
+                           what value))
+        (t value)))
 
 (defun core-option (socket number)
   (cffi:with-foreign-object (value :int64)
@@ -45,7 +76,7 @@
 (defmethod socket-option ((socket usocket) option &key)
   (if (eq option :receive-timeout)
       (socket-timeout socket)
-      (let* ((number (option-number option))
+      (let* ((number (option-number option socket))
              (value (core-option socket number)))
         (cond ((= number +opt-send-timeout+) (if (zerop value) nil (/ value 1000)))
               ((member number (list +opt-receive-buffer+ +opt-send-buffer+)) value)
@@ -53,18 +84,21 @@
 
 (defmethod (setf socket-option) (new-value (socket usocket) option &key)
   (if (eq option :receive-timeout)
-      (progn
-        (check-type new-value (or null (real 0)))
-        (let ((timeout (normalize-timeout new-value)))
-          (setf (core-option socket +opt-receive-timeout+) (slice-receive-timeout-ms timeout)
-                (socket-timeout socket) timeout)))
-      (let ((number (option-number option)))
+      (let ((timeout (normalize-timeout (timeout-seconds new-value option socket))))
+        (setf (core-option socket +opt-receive-timeout+) (slice-receive-timeout-ms timeout)
+              (socket-timeout socket) timeout))
+      (let ((number (option-number option socket)))
         (setf (core-option socket number)
               (cond ((= number +opt-send-timeout+)
-                     (check-type new-value (or null (real 0)))
-                     (seconds->ms new-value))
+                     (seconds->ms (timeout-seconds new-value option socket)))
                     ((member number (list +opt-receive-buffer+ +opt-send-buffer+))
-                     (check-type new-value (integer 1))
+                     (unless (integerp new-value)
+                       (error 'type-error :datum new-value
+                                          :expected-type '(integer 1 #.(1- (expt 2 31)))))
+                     (unless (<= 1 new-value #.(1- (expt 2 31)))
+                       (invalid-argument socket "(setf socket-option) ~S: ~D octets is out of ~
+                                                 range: 1 to ~D"
+                                         option new-value #.(1- (expt 2 31))))
                      new-value)
                     (t (if new-value 1 0))))))
   new-value)

@@ -57,3 +57,10 @@ UNWIND-PROTECT (BODY cannot unwind), which halves its cost on the fast path."
   (if (and seconds (plusp seconds))
       (max 1 (ceiling (* seconds 1000)))
       0))
+
+(defun slice-receive-timeout-ms (timeout)
+  "The SO_RCVTIMEO to give the core for a caller's TIMEOUT (seconds or NIL):
+the interrupt slice, or the caller's timeout when that is shorter."
+  (if timeout
+      (min +slice-ms+ (seconds->ms timeout))
+      +slice-ms+))

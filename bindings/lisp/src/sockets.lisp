@@ -6,12 +6,14 @@
   "A timeout in seconds, or NIL for none (NIL, 0 and negative mean none)."
   (and timeout (realp timeout) (plusp timeout) timeout))
 
-(defun slice-receive-timeout-ms (timeout)
-  "The SO_RCVTIMEO to give the core for a caller's TIMEOUT: the interrupt
-slice, or the caller's timeout when that is shorter."
-  (if timeout
-      (min +slice-ms+ (seconds->ms timeout))
-      +slice-ms+))
+(defun check-port (port what)
+  "PORT, an integer from 0 to 65535: another integer signals
+INVALID-ARGUMENT-ERROR (WHAT names the argument), a non-integer TYPE-ERROR."
+  (unless (integerp port)
+    (error 'type-error :datum port :expected-type '(integer 0 65535)))
+  (unless (<= 0 port 65535)
+    (invalid-argument nil "~A ~D is out of range: ports are 0 to 65535" what port))
+  port)
 
 (defun check-element-type (element-type)
   (unless (or (subtypep element-type 'character)
@@ -63,10 +65,9 @@ on unless NIL is passed. EXTERNAL-FORMAT (our addition) codes characters."
   (check-type protocol (member :stream :datagram))
   (check-element-type element-type)
   (when (eq protocol :stream)
-    (unless host (error 'type-error :datum host :expected-type '(not null)))
-    (check-type port (integer 0 65535)))
-  (when (and host (eq protocol :datagram))
-    (check-type port (integer 0 65535)))
+    (unless host (error 'type-error :datum host :expected-type '(not null))))
+  (when host (check-port port "socket-connect: port"))
+  (when local-port (check-port local-port "socket-connect: local port"))
   (let ((timeout (normalize-timeout timeout))
         (external-format (progn (normalize-external-format external-format) external-format))
         (nodelay (and nodelay t)))
@@ -106,8 +107,12 @@ on unless NIL is passed. EXTERNAL-FORMAT (our addition) codes characters."
 a free one); return a STREAM-SERVER-USOCKET. REUSEADDRESS is the old name of
 REUSE-ADDRESS. ELEMENT-TYPE is the default for SOCKET-ACCEPT's streams."
   (check-element-type element-type)
-  (check-type port (integer 0 65535))
-  (check-type backlog (integer 0 #.(1- (expt 2 31))))
+  (check-port port "socket-listen: port")
+  (unless (integerp backlog)
+    (error 'type-error :datum backlog :expected-type '(integer 0 #.(1- (expt 2 31)))))
+  (unless (<= 0 backlog #.(1- (expt 2 31)))
+    (invalid-argument nil "socket-listen: backlog ~D is out of range: 0 to ~D" backlog
+                      #.(1- (expt 2 31))))
   (normalize-external-format external-format)
   (let ((reuse (if reuse-address-supplied-p reuse-address reuseaddress)))
     (cffi:with-foreign-objects ((opts '(:struct listen-options)) (out 'usocket-t))
@@ -138,21 +143,22 @@ STREAM-USOCKET whose stream has ELEMENT-TYPE (default: the listener's)."))
   "Accept on LISTENER in interrupt-safe slices; PEER (a usocket_address
 pointer or NIL) receives the client's address."
   (let ((handle (socket listener))
-        (element-type (or element-type (element-type listener)))
-        (deadline nil))
+        (element-type (or element-type (element-type listener))))
     (check-element-type element-type)
     (cffi:with-foreign-object (out 'usocket-t)
-      (loop
-        (with-committed-call (code usocket message errno)
-            ((if peer
-                 (%accept-from handle out peer)
-                 (%accept handle out))
-             (make-stream-usocket (cffi:mem-ref out 'usocket-t) element-type
-                                  external-format nil))
-          (cond ((zerop code) (return usocket))
-                ((= code +err-timeout+)
-                 (setf deadline (next-deadline listener deadline "accept")))
-                (t (signal-status code message errno :socket listener))))))))
+      (multiple-value-bind (usocket short)
+          (sliced-call (listener handle "accept")
+              (if peer
+                  (%accept-from handle out peer)
+                  (%accept handle out))
+            (make-stream-usocket (cffi:mem-ref out 'usocket-t) element-type
+                                 external-format nil))
+        ;; The accepted socket inherits the listener's SO_RCVTIMEO; its own
+        ;; must be the slice (it has no receive timeout yet).
+        (when (or short (/= (slice-receive-timeout-ms (socket-timeout listener)) +slice-ms+))
+          (with-socket-context (usocket)
+            (%set-option (socket usocket) +opt-receive-timeout+ +slice-ms+)))
+        usocket))))
 
 (defmethod socket-accept ((socket stream-server-usocket) &key element-type
                                                               (external-format nil ef-p))
@@ -193,10 +199,12 @@ pointer or NIL) receives the client's address."
 Buffered output is sent first."))
 
 (defmethod socket-shutdown ((usocket usocket) direction)
-  (let ((how (ecase direction
+  (let ((how (case direction
                (:input +shut-input+)
                (:output +shut-output+)
-               (:io +shut-both+))))
+               (:io +shut-both+)
+               (t (invalid-argument usocket "socket-shutdown: direction ~S is not ~
+                                             :input, :output or :io" direction)))))
     (when (and (typep usocket 'stream-usocket)
                (member direction '(:output :io)))
       (let ((stream (slot-value usocket 'stream)))

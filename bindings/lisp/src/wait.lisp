@@ -109,12 +109,18 @@ ready before it ran out; NIL without a timeout or when it ran out."
 a WAIT-LIST) can be read (or accepted) without blocking, or TIMEOUT seconds
 (NIL: forever, 0: just look). Sets each socket's SOCKET-STATE to :READ or NIL.
 Returns the sockets (READY-ONLY: a list of the ready ones) and the time left
-(NIL without a timeout)."
+(NIL without a timeout). A closed socket signals INVALID-HANDLE-ERROR; no
+sockets (NIL) and no timeout, INVALID-ARGUMENT-ERROR (it would never return)."
   (let ((start (get-internal-real-time))
         (timeout (and timeout (max 0 timeout))))
     (cond ((null socket-or-sockets)
-           (when timeout (sleep timeout))
-           nil)
+           ;; Nothing could ever become ready: without a timeout this would
+           ;; never return (the core refuses it too).
+           (unless timeout
+             (invalid-argument nil "wait-for-input: waiting forever on no sockets ~
+                                    (give a timeout, or some sockets)"))
+           (sleep timeout)
+           (values nil nil))
           ((wait-list-p socket-or-sockets)
            (let ((ready (wait-on-wait-list socket-or-sockets timeout)))
              (values (if ready-only ready socket-or-sockets)
@@ -130,25 +136,27 @@ Returns the sockets (READY-ONLY: a list of the ready ones) and the time left
                        (remaining-time timeout start (plusp nready)))))))))
 
 (defun wait-on-sockets (sockets timeout)
-  "Set the STATE of each of SOCKETS; return the number ready."
+  "Set the STATE of each of SOCKETS; return the number ready. A closed
+socket among them signals INVALID-HANDLE-ERROR, as the core does."
   (let* ((n (length sockets))
          (handles (make-array n :element-type '(unsigned-byte 64)))
          (states (make-array n :element-type '(unsigned-byte 8) :initial-element 0))
-         (live 0)
+         (i 0)
          (buffered 0))
-    (declare (type fixnum live buffered))
+    (declare (type fixnum i buffered))
     (dolist (s sockets)
       (check-type s usocket)
+      (when (closed-p s)
+        (error 'invalid-handle-error
+               :socket s :code +err-invalid-handle+ :errno 0
+               :message (format nil "wait-for-input: ~A is closed" s))))
+    (dolist (s sockets)
       (setf (state s) nil)
-      (unless (closed-p s)
-        (when (buffered-input-p s)
-          (setf (state s) :read)
-          (incf buffered))
-        (setf (aref handles live) (socket s))
-        (incf live)))
-    (when (zerop live)
-      (when timeout (sleep timeout))
-      (return-from wait-on-sockets 0))
+      (when (buffered-input-p s)
+        (setf (state s) :read)
+        (incf buffered))
+      (setf (aref handles i) (socket s))
+      (incf i))
     (let ((deadline (deadline-after timeout))
           (nready 0))
       (cffi:with-foreign-objects ((count :size) (remaining :int64))
@@ -156,11 +164,12 @@ Returns the sockets (READY-ONLY: a list of the ready ones) and the time left
           (let ((slice (if (plusp buffered) 0 (slice-ms deadline))))
             (with-committed-call (code value message errno)
                 ((sb-sys:with-pinned-objects (handles states)
-                   (%wait-for-input (sb-sys:vector-sap handles) live slice
+                   (%wait-for-input (sb-sys:vector-sap handles) n slice
                                     (sb-sys:vector-sap states) count remaining))
                  (cffi:mem-ref count :size))
               (unless (zerop code)
-                (signal-status code message errno :socket nil))
+                ;; A socket closed (by another thread) during the wait.
+                (signal-status code message errno :socket (find-if #'closed-p sockets)))
               (setf nready value)
               (when (or (plusp nready) (plusp buffered) (zerop slice)
                         (and deadline (<= (ms-until deadline) 0)))
@@ -169,10 +178,9 @@ Returns the sockets (READY-ONLY: a list of the ready ones) and the time left
         (let ((i 0))
           (declare (type fixnum i))
           (dolist (s sockets)
-            (unless (closed-p s)
-              (when (= (aref states i) +state-read+)
-                (setf (state s) :read))
-              (incf i)))))
+            (when (= (aref states i) +state-read+)
+              (setf (state s) :read))
+            (incf i))))
       (count :read sockets :key #'state))))
 
 (defun wait-on-wait-list (wl timeout)

@@ -162,8 +162,10 @@
     (is (<= 65536 (socket-option client :receive-buffer)))
     (setf (socket-option client :send-buffer) 65536)
     (is (<= 65536 (socket-option client :send-buffer)))
-    (signals unimplemented (socket-option client :no-such-option))
-    (signals unimplemented (setf (socket-option client :no-such-option) 1))
+    ;; usocket signals UNIMPLEMENTED for an unknown keyword; we follow the
+    ;; core and the other bindings (tests/test-arguments.lisp).
+    (signals invalid-argument-error (socket-option client :no-such-option))
+    (signals invalid-argument-error (setf (socket-option client :no-such-option) 1))
     (signals type-error (socket-option client "receive-timeout")))
   (with-sockets (udp)
     (setf udp (socket-connect nil nil :protocol :datagram :local-host "127.0.0.1"))
@@ -218,7 +220,7 @@
   (with-sockets (listener)
     (setf listener (socket-listen "127.0.0.1" 0))
     (signals wrong-kind-error (socket-shutdown listener :input))
-    (signals error (socket-shutdown listener :sideways))))
+    (signals invalid-argument-error (socket-shutdown listener :sideways))))
 
 (deftest classes-and-predicates
   (with-pair (client server)

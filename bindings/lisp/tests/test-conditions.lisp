@@ -158,7 +158,8 @@
 
 (deftest provoke-protocol-errors
   (signals type-error (socket-connect "127.0.0.1" 80 :protocol :raw))
-  (signals type-error (socket-connect "127.0.0.1" 70000))
+  (signals invalid-argument-error (socket-connect "127.0.0.1" 70000))
+  (signals type-error (socket-connect "127.0.0.1" "80"))
   (signals type-error (socket-connect '(1 2) 80)))
 
 (defparameter *namespace-classes*

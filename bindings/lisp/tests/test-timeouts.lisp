@@ -1,0 +1,134 @@
+;;;; Receive timeouts of reads, accepts and receives: counted from the start
+;;;; of the call, the last slice shortened to the time left, within 10% of
+;;;; the timeout (calm and under a GC storm). Regression tests of the
+;;;; hardening suite's finding that they overshot by up to one 100 ms slice
+;;;; (0.25 s gave 0.31-0.32 s; tests/hardening/gc-storm.lisp).
+
+(in-package #:usocket-cffi-tests)
+
+(defun precise-seconds ()
+  "CLOCK_MONOTONIC in seconds (GET-INTERNAL-REAL-TIME is a 4 ms coarse clock here)."
+  (multiple-value-bind (s ns) (sb-unix::clock-gettime 1)
+    (+ s (/ ns 1d9))))
+
+(defmacro seconds-to-timeout (form)
+  "The seconds FORM took to signal TIMEOUT-ERROR (a failure if it did not)."
+  `(let ((t0 (precise-seconds)))
+     (signals timeout-error ,form)
+     (- (precise-seconds) t0)))
+
+(defun rcvtimeo (usocket)
+  "The SO_RCVTIMEO (ms) the core holds for USOCKET."
+  (usocket-cffi::core-option usocket usocket-cffi::+opt-receive-timeout+))
+
+(defun within (seconds timeout &optional (fraction 0.1))
+  (<= (* (- 1 fraction) timeout) seconds (* (+ 1 fraction) timeout)))
+
+(defmacro check-timeout (timeout form)
+  `(let ((took (seconds-to-timeout ,form)))
+     (is (within took ,timeout)
+         (format nil "~S timed out after ~,3F s, not ~A s +-10%" ',form took ,timeout))))
+
+(deftest read-timeout-within-ten-percent
+  (with-pair (client server :element-type '(unsigned-byte 8))
+    (dolist (timeout '(0.25 0.15 0.35))
+      (setf (socket-option server :receive-timeout) timeout)
+      (check-timeout timeout (read-byte (socket-stream server)))
+      (check-timeout timeout (read-sequence (make-octets 65536) (socket-stream server)))
+      (is-equal 100 (rcvtimeo server) "SO_RCVTIMEO is the slice again"))
+    ;; Shorter than a slice: SO_RCVTIMEO is the timeout itself.
+    (setf (socket-option server :receive-timeout) 0.05)
+    (is-equal 50 (rcvtimeo server))
+    (let ((took (seconds-to-timeout (read-byte (socket-stream server)))))
+      (is (<= 0.045 took 0.08) (format nil "0.05 s took ~,3F s" took)))
+    (is-equal 50 (rcvtimeo server))
+    ;; The socket still reads.
+    (write-byte 7 (socket-stream client))
+    (force-output (socket-stream client))
+    (is-equal 7 (read-byte (socket-stream server)))))
+
+(deftest accept-and-receive-timeouts-within-ten-percent
+  (with-sockets (listener udp)
+    (setf listener (socket-listen "127.0.0.1" 0)
+          udp (socket-connect nil nil :protocol :datagram :local-host "127.0.0.1" :timeout 0.25))
+    (setf (socket-option listener :receive-timeout) 0.25)
+    (check-timeout 0.25 (socket-accept listener))
+    (is-equal 100 (rcvtimeo listener))
+    (check-timeout 0.25 (socket-receive udp nil nil))
+    (is-equal 100 (rcvtimeo udp))
+    (setf (socket-option udp :receive-timeout) 0.15)
+    (check-timeout 0.15 (socket-receive udp (make-octets 10) 10))
+    (is-equal 100 (rcvtimeo udp))))
+
+(defun after (seconds function)
+  "Call FUNCTION in a thread SECONDS from now."
+  (spawn "later" (lambda ()
+                   (let ((lock (bt:make-lock)) (cv (bt:make-condition-variable)))
+                     (bt:with-lock-held (lock) (bt:condition-wait cv lock :timeout seconds)))
+                   (funcall function))))
+
+(deftest data-in-the-shortened-last-slice
+  ;; Timeout 0.2 s: slices of 100 ms, then the last one of what is left.
+  ;; What arrives then is read, and SO_RCVTIMEO is the slice again after it.
+  (with-pair (client server :element-type '(unsigned-byte 8))
+    (setf (socket-option server :receive-timeout) 0.2)
+    (let ((writer (after 0.16 (lambda ()
+                                (write-byte 42 (socket-stream client))
+                                (force-output (socket-stream client))))))
+      (is-equal 42 (read-byte (socket-stream server)))
+      (join writer))
+    (is-equal 100 (rcvtimeo server)))
+  (with-sockets (a b)
+    (setf a (socket-connect nil nil :protocol :datagram :local-host "127.0.0.1" :timeout 0.2)
+          b (socket-connect "127.0.0.1" (get-local-port a) :protocol :datagram))
+    (let ((sender (after 0.16 (lambda () (socket-send b (octets 1 2) 2)))))
+      (is-equal 2 (nth-value 1 (socket-receive a nil nil)))
+      (join sender))
+    (is-equal 100 (rcvtimeo a))))
+
+(deftest accepted-sockets-get-the-slice
+  ;; An accepted socket inherits its listener's SO_RCVTIMEO: a listener's
+  ;; short timeout, or a shortened last slice, must not become the new
+  ;; socket's slice.
+  (with-sockets (listener client server)
+    (setf listener (socket-listen "127.0.0.1" 0))
+    (setf (socket-option listener :receive-timeout) 0.05)
+    (is-equal 50 (rcvtimeo listener))
+    (setf client (socket-connect "127.0.0.1" (get-local-port listener)))
+    (setf server (socket-accept listener))
+    (is-equal 100 (rcvtimeo server))
+    (is (null (socket-option server :receive-timeout))))
+  (with-sockets (listener client server)
+    (setf listener (socket-listen "127.0.0.1" 0))
+    (setf (socket-option listener :receive-timeout) 0.2)
+    (let ((connector (after 0.16 (lambda ()
+                                   (setf client (socket-connect "127.0.0.1"
+                                                                (get-local-port listener)))))))
+      (setf server (socket-accept listener))
+      (join connector))
+    (is-equal 100 (rcvtimeo server))
+    (is-equal 100 (rcvtimeo listener))))
+
+(deftest timeouts-under-a-gc-storm
+  ;; Every full GC stops the world with a signal: the blocked calls see EINTR.
+  (with-pair (client server :element-type '(unsigned-byte 8))
+    (with-sockets (listener udp)
+      (setf listener (socket-listen "127.0.0.1" 0)
+            udp (socket-connect nil nil :protocol :datagram :local-host "127.0.0.1" :timeout 0.5))
+      (setf (socket-option server :receive-timeout) 0.5
+            (socket-option listener :receive-timeout) 0.5)
+      (let* ((stop nil)
+             (gcs 0)
+             (storm (spawn "gc storm"
+                           (lambda ()
+                             (loop repeat 100000 until stop
+                                   do (sb-ext:gc :full t) (incf gcs) (sleep 0.001))))))
+        (unwind-protect
+             (progn
+               (check-timeout 0.5 (read-byte (socket-stream server)))
+               (check-timeout 0.5 (socket-accept listener))
+               (check-timeout 0.5 (socket-receive udp nil nil)))
+          (setf stop t)
+          (join storm 30))
+        (is (> gcs 10) (format nil "only ~D GCs ran" gcs))
+        (is-equal 100 (rcvtimeo server))))))
