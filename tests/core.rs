@@ -796,3 +796,17 @@ fn write_some_in_slices_loses_no_byte() {
         ok(usocket_close(h));
     }
 }
+
+#[test]
+fn write_some_reports_the_reset_itself() {
+    // After a reset the first send fails with ECONNRESET and later ones with
+    // EPIPE: the caller must see the reset.
+    let (c, s) = pair("127.0.0.1");
+    reset_by_linger_zero(s);
+    let mut states = [0u8];
+    let mut n = 0;
+    ok(usocket_wait_for_input(&c, 1, 2000, states.as_mut_ptr(), &mut n, null_mut()));
+    expect_err(usocket_write_some(c, b"x".as_ptr(), 1, 100, &mut n), USOCKET_ERR_CONNECTION_RESET);
+    expect_err(usocket_write_some(c, b"x".as_ptr(), 1, 100, &mut n), USOCKET_ERR_SHUTDOWN);
+    ok(usocket_close(c));
+}

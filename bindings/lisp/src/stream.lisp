@@ -153,7 +153,7 @@ interrupts still deferred. Returns N."
               (sb-sys:with-pinned-objects (,vector)
                 (%read ,handle (sb-sys:sap+ (sb-sys:vector-sap ,vector) ,start)
                        (- ,end ,start) ,nread))
-            (let ((,n (cffi:mem-ref ,nread :size)))
+            (let ((,n (sb-sys:sap-ref-word ,nread 0)))
               (declare (type fixnum ,n))
               ,@commit
               ,n)))))))
@@ -169,7 +169,8 @@ start). Returns the number of new bytes, 0 at end of file."
       (setf ibuf (make-array +input-buffer-size+ :element-type 'octet)
             (io-ibuf io) ibuf))
     (when (plusp pos)
-      (replace ibuf ibuf :start2 pos :end2 end)
+      (when (< pos end)                 ; else nothing is left to keep
+        (replace ibuf ibuf :start2 pos :end2 end))
       (setf end (- end pos) (io-ipos io) 0 (io-iend io) end (io-char-start io) -1))
     (when (>= end (length ibuf))
       ;; Never happens (nothing keeps more than a character's bytes), but a
@@ -197,18 +198,21 @@ returns the count, 0 at end of file."
 ;; socket's send timeout is kept here.
 (defun io-write-direct (io vector start end)
   "Write VECTOR[START,END) (a simple octet vector) in interrupt-safe slices."
-  (declare (type sock-io io) (type octets vector) (type fixnum start end))
+  (declare (type sock-io io) (type octets vector) (type fixnum start end)
+           (optimize speed (safety 1)))
   (unless (io-open-p io) (stream-closed io))
   (let ((handle (io-handle io)) (pos start) (deadline nil) (timeout :unknown))
-    (declare (type fixnum pos))
+    (declare (type fixnum pos) (type (unsigned-byte 64) handle))
     (loop while (< pos end) do
       (multiple-value-bind (code value message errno)
-          (cffi:with-foreign-pointer (nwritten 8)
-            (sb-sys:with-pinned-objects (vector)
-              (without-interrupts
-                (core-result (%write-some handle (sb-sys:sap+ (sb-sys:vector-sap vector) pos)
-                                          (- end pos) (slice-ms deadline) nwritten)
-                             (cffi:mem-ref nwritten :size)))))
+          (let ((slice (if deadline (slice-ms deadline) +slice-ms+)))
+            (declare (type fixnum slice))
+            (cffi:with-foreign-pointer (nwritten 8)
+              (sb-sys:with-pinned-objects (vector)
+                (without-interrupts
+                  (core-result (%write-some handle (sb-sys:sap+ (sb-sys:vector-sap vector) pos)
+                                            (- end pos) slice nwritten)
+                               (sb-sys:sap-ref-word nwritten 0))))))
         (cond ((zerop code) (incf pos (the fixnum value)))
               ((= code +err-timeout+)
                ;; The first slice timed out: fix the deadline of the send timeout.
@@ -564,39 +568,68 @@ start in it, or DATA to NIL if VECTOR does not hold octets."
       (subtypep (array-element-type sequence) 'character)
       (subtypep (%stream-element-type stream) 'character)))
 
+(declaim (inline copy-octets))
+(defun copy-octets (to to-start from from-start n)
+  "Copy N bytes of the simple octet vector FROM at FROM-START into TO at
+TO-START (bounds checked by the caller): a plain loop for a few bytes,
+which costs less than REPLACE's block copy there."
+  (declare (type octets to from) (type sb-int:index to-start from-start n)
+           (optimize speed (safety 1)))
+  (if (< n 16)
+      (dotimes (k n)
+        (setf (aref to (+ to-start k)) (aref from (+ from-start k))))
+      (replace to from :start1 to-start :start2 from-start :end2 (+ from-start n)))
+  nil)
+
+(defun io-read-octets (io data i stop)
+  "Read into the simple octet vector DATA from I below STOP (bounds checked
+by the caller): what is buffered first, then until STOP or end of file.
+Returns the index after the last byte stored."
+  (declare (type sock-io io) (type octets data) (type sb-int:index i stop)
+           (optimize speed (safety 1)))
+  ;; What is buffered first.
+  (let* ((pos (io-ipos io))
+         (n (min (- (io-iend io) pos) (- stop i))))
+    (declare (type sb-int:index pos) (type fixnum n))
+    (when (plusp n)
+      (copy-octets data i (io-ibuf io) pos n)
+      (setf (io-ipos io) (+ pos n) (io-char-start io) -1)
+      (incf i n)))
+  ;; Then straight into the caller's vector for large reads, through
+  ;; the buffer for small ones.
+  (loop while (< i stop)
+        do (let ((n (if (>= (- stop i) (floor +input-buffer-size+ 2))
+                        (io-read-direct io data i stop)
+                        (let ((got (io-fill io)))
+                          (declare (type fixnum got))
+                          (if (plusp got)
+                              (let* ((pos (io-ipos io))
+                                     (k (min (- (io-iend io) pos) (- stop i))))
+                                (declare (type sb-int:index pos k))
+                                (copy-octets data i (io-ibuf io) pos k)
+                                (setf (io-ipos io) (+ pos k))
+                                k)
+                              0)))))
+             (declare (type fixnum n))
+             (if (plusp n)
+                 (incf i n)
+                 (return))))
+  i)
+
 (defun stream-read-sequence* (s sequence start end)
   (let* ((io (stream-io s))
          (end (or end (length sequence))))
     (declare (type fixnum start end))
+    (when (and (typep sequence 'octets) (<= 0 start end (length sequence)))
+      ;; The common case, without the general dispatch below.
+      (return-from stream-read-sequence* (io-read-octets io sequence start end)))
     (with-octet-data (data offset sequence)
       (cond
         (data
-         (let ((i (+ start offset)) (stop (+ end offset)))
-           (declare (type fixnum i stop) (type octets data))
-           ;; What is buffered first.
-           (let* ((pos (io-ipos io))
-                  (n (min (- (io-iend io) pos) (- stop i))))
-             (when (plusp n)
-               (replace data (io-ibuf io) :start1 i :start2 pos :end2 (+ pos n))
-               (setf (io-ipos io) (+ pos n) (io-char-start io) -1)
-               (incf i n)))
-           ;; Then straight into the caller's vector for large reads, through
-           ;; the buffer for small ones.
-           (loop while (< i stop)
-                 do (let ((n (if (>= (- stop i) (floor +input-buffer-size+ 2))
-                                 (io-read-direct io data i stop)
-                                 (let ((got (io-fill io)))
-                                   (when (plusp got)
-                                     (let* ((pos (io-ipos io))
-                                            (k (min (- (io-iend io) pos) (- stop i))))
-                                       (replace data (io-ibuf io) :start1 i :start2 pos
-                                                                  :end2 (+ pos k))
-                                       (setf (io-ipos io) (+ pos k))
-                                       k))))))
-                      (if (and n (plusp n))
-                          (incf i n)
-                          (return))))
-           (- i offset)))
+         ;; Never past the end (a large read goes straight to memory).
+         (unless (<= 0 start end (length sequence))
+           (error 'type-error :datum end :expected-type `(integer ,start ,(length sequence))))
+         (- (the fixnum (io-read-octets io data (+ start offset) (+ end offset))) offset))
         ((character-sequence-p sequence s)
          (loop for i from start below end
                do (let ((c (io-read-char io)))
@@ -610,10 +643,27 @@ start in it, or DATA to NIL if VECTOR does not hold octets."
                     (setf (elt sequence i) b))
                finally (return end)))))))
 
+(defun io-write-octets (io data i n)
+  "Write N bytes of the simple octet vector DATA from I (bounds checked by the caller)."
+  (declare (type sock-io io) (type octets data) (type sb-int:index i n)
+           (optimize speed (safety 1)))
+  (if (< n (floor +output-buffer-size+ 2))
+      (let ((obuf (io-output-room io n)) (pos (io-opos io)))
+        (declare (type octets obuf) (type sb-int:index pos))
+        (copy-octets obuf pos data i n)
+        (setf (io-opos io) (+ pos n)))
+      (progn (io-flush io)
+             (io-write-direct io data i (+ i n))))
+  nil)
+
 (defun stream-write-sequence* (s sequence start end)
   (let* ((io (stream-io s))
          (end (or end (length sequence))))
     (declare (type fixnum start end))
+    (when (and (typep sequence 'octets) (<= 0 start end (length sequence)))
+      ;; The common case, without the general dispatch below.
+      (io-write-octets io sequence start (- end start))
+      (return-from stream-write-sequence* sequence))
     (cond
       ((stringp sequence)
        (stream-write-string s sequence start end))
@@ -621,14 +671,10 @@ start in it, or DATA to NIL if VECTOR does not hold octets."
        (with-octet-data (data offset sequence)
          (cond
            (data
-            (let ((n (- end start)) (i (+ start offset)))
-              (declare (type fixnum n i) (type octets data))
-              (if (< n (floor +output-buffer-size+ 2))
-                  (let ((obuf (io-output-room io n)) (pos (io-opos io)))
-                    (replace obuf data :start1 pos :start2 i :end2 (+ i n))
-                    (setf (io-opos io) (+ pos n)))
-                  (progn (io-flush io)
-                         (io-write-direct io data i (+ i n))))))
+            ;; Never past the end (a large write goes straight from memory).
+            (unless (<= 0 start end (length sequence))
+              (error 'type-error :datum end :expected-type `(integer ,start ,(length sequence))))
+            (io-write-octets io data (+ start offset) (- end start)))
            (t
             (if (vectorp sequence)
                 (loop for i from start below end

@@ -217,3 +217,18 @@
     (signals error (read-char (socket-stream client)))
     (signals error (progn (write-char #\a (socket-stream client))
                           (force-output (socket-stream client))))))
+
+(deftest read-sequence-bounds-checked
+  ;; The octet fast paths never store past a vector's end, whichever way the
+  ;; Gray method is reached (CL's READ-SEQUENCE may check before it).
+  (with-pair (client server :element-type '(unsigned-byte 8))
+    (let ((out (socket-stream client)) (in (socket-stream server)))
+      (write-sequence (make-octets 40 7) out)
+      (finish-output out)
+      (signals error (sb-gray:stream-read-sequence in (make-octets 4) 0 30))
+      (let ((v (make-array 4 :element-type '(unsigned-byte 8) :adjustable t)))
+        (signals error (sb-gray:stream-read-sequence in v 0 30000))
+        (signals error (sb-gray:stream-write-sequence out v 0 30000)))
+      (let ((v (make-octets 8)))
+        (is-equal 8 (read-sequence v in))
+        (is-equal (make-octets 8 7) v)))))
