@@ -1,6 +1,6 @@
 //! UDP: connected and unconnected datagram sockets, send and receive.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use socket2::{Protocol, SockAddr, Type};
@@ -13,28 +13,28 @@ use crate::stream::{domain_of, local_for, set_receive_timeout, ConnectOptions};
 /// The largest datagram usocket sends: 65,535 less the IPv4 and UDP headers.
 pub(crate) const MAX_DATAGRAM: usize = 65507;
 
-fn os_err(e: std::io::Error, what: &str) -> Error {
-    Error::from_errno(e.raw_os_error().unwrap_or(0), what)
+fn new_udp(ip: &IpAddr) -> Result<socket2::Socket> {
+    socket2::Socket::new(domain_of(ip), Type::DGRAM, Some(Protocol::UDP)).map_err(|e| Error::from_io(e, "socket"))
 }
 
-fn new_udp(ip: &IpAddr) -> Result<socket2::Socket> {
-    socket2::Socket::new(domain_of(ip), Type::DGRAM, Some(Protocol::UDP)).map_err(|e| os_err(e, "socket"))
+/// An unconnected datagram socket bound to `host`:`port` (NULL, "" and
+/// "0.0.0.0": the IPv4 wildcard), with SO_REUSEADDR when asked.
+pub(crate) fn bound(host: Option<&str>, port: u16, reuse_address: bool) -> Result<Socket> {
+    let ip = resolve_local(host)?[0];
+    let sock = new_udp(&ip)?;
+    if reuse_address {
+        sock.set_reuse_address(true).map_err(|e| Error::from_io(e, "setting SO_REUSEADDR"))?;
+    }
+    let local = SocketAddr::new(ip, port);
+    sock.bind(&SockAddr::from(local)).map_err(|e| Error::from_io(e, &format!("binding {local}")))?;
+    Ok(Socket::new(sock, Kind::Datagram, false))
 }
 
 /// A datagram socket: connected to `host`:`port` when `host` is given,
 /// otherwise unconnected and bound to the local host and port.
 pub fn connect(host: Option<&str>, port: u16, opts: &ConnectOptions) -> Result<Arc<Socket>> {
     let socket = match host {
-        None => {
-            let ip = match opts.local_host.as_deref() {
-                None | Some("") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                Some(h) => resolve_local(Some(h))?[0],
-            };
-            let sock = new_udp(&ip)?;
-            let local = SocketAddr::new(ip, opts.local_port);
-            sock.bind(&SockAddr::from(local)).map_err(|e| os_err(e, &format!("binding {local}")))?;
-            Socket::new(sock, Kind::Datagram, false)
-        }
+        None => bound(opts.local_host.as_deref(), opts.local_port, false)?,
         Some(host) => {
             let mut last = None;
             let mut found = None;
@@ -42,10 +42,10 @@ pub fn connect(host: Option<&str>, port: u16, opts: &ConnectOptions) -> Result<A
                 let attempt = (|| {
                     let sock = new_udp(&ip)?;
                     if let Some(local) = local_for(&ip, opts.local_host.as_deref(), opts.local_port)? {
-                        sock.bind(&SockAddr::from(local)).map_err(|e| os_err(e, &format!("binding {local}")))?;
+                        sock.bind(&SockAddr::from(local)).map_err(|e| Error::from_io(e, &format!("binding {local}")))?;
                     }
                     let remote = SocketAddr::new(ip, port);
-                    sock.connect(&SockAddr::from(remote)).map_err(|e| os_err(e, &format!("connecting to {remote}")))?;
+                    sock.connect(&SockAddr::from(remote)).map_err(|e| Error::from_io(e, &format!("connecting to {remote}")))?;
                     Ok::<_, Error>(sock)
                 })();
                 match attempt {

@@ -161,6 +161,14 @@ impl Error {
         Error { code: code_for_errno(errno), os_error: errno, message: format!("{what}: {text}") }
     }
 
+    /// An error from a failed `std::io` call (socket2's), with `what` saying which.
+    pub fn from_io(e: io::Error, what: &str) -> Error {
+        match e.raw_os_error() {
+            Some(errno) => Error::from_errno(errno, what),
+            None => Error::new(USOCKET_ERR_UNKNOWN, format!("{what}: {e}")),
+        }
+    }
+
     /// An error from the calling thread's errno.
     pub fn last_os(what: &str) -> Error {
         Error::from_errno(errno(), what)
@@ -201,10 +209,7 @@ impl std::error::Error for Error {}
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
-        match e.raw_os_error() {
-            Some(errno) => Error::from_errno(errno, "socket"),
-            None => Error::new(USOCKET_ERR_UNKNOWN, e.to_string()),
-        }
+        Error::from_io(e, "socket")
     }
 }
 

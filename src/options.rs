@@ -19,7 +19,7 @@ pub(crate) const OPT_SEND_BUFFER: i32 = 7;
 pub(crate) const MAX_TIMEOUT_MS: i64 = i32::MAX as i64;
 
 fn os<T>(r: std::io::Result<T>, what: &str) -> Result<T> {
-    r.map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), what))
+    r.map_err(|e| Error::from_io(e, what))
 }
 
 fn needs_tcp(s: &Socket, name: &str) -> Result<()> {

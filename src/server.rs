@@ -29,14 +29,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use socket2::{Protocol, SockAddr, Type};
+use socket2::SockAddr;
 
-use crate::address::resolve_local;
-use crate::datagram::MAX_DATAGRAM;
+use crate::datagram::{self, MAX_DATAGRAM};
 use crate::error::{Error, Result};
 use crate::registry::{self, Object};
-use crate::socket::{Kind, Socket};
-use crate::stream::{self, domain_of, ListenOptions};
+use crate::socket::Socket;
+use crate::stream::{self, ListenOptions};
 
 /// Stack of a thread serving one TCP client (multi-threading): small, so
 /// thousands of clients fit; only the pages a handler touches use memory.
@@ -214,17 +213,7 @@ fn close_handle(handle: u64) {
 
 /// The datagram socket of a UDP server.
 fn udp_socket(host: Option<&str>, port: u16, opts: &ServerOptions) -> Result<Arc<Socket>> {
-    let ip = resolve_local(host)?[0];
-    let sock = socket2::Socket::new(domain_of(&ip), Type::DGRAM, Some(Protocol::UDP))
-        .map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), "socket"))?;
-    if opts.reuse_address {
-        sock.set_reuse_address(true)
-            .map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), "setting SO_REUSEADDR"))?;
-    }
-    let addr = SocketAddr::new(ip, port);
-    sock.bind(&SockAddr::from(addr))
-        .map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), &format!("binding {addr}")))?;
-    let s = Socket::new(sock, Kind::Datagram, false);
+    let s = datagram::bound(host, port, opts.reuse_address)?;
     if opts.timeout_ms > 0 {
         stream::set_receive_timeout(&s, opts.timeout_ms)?;
     }
@@ -263,8 +252,6 @@ impl Server {
                     crate::options::MAX_TIMEOUT_MS
                 )));
             }
-        } else if opts.backlog < 0 {
-            return Err(Error::invalid_argument(format!("backlog {} is negative", opts.backlog)));
         }
         let socket = if datagram {
             udp_socket(host, port, opts)?
@@ -274,7 +261,7 @@ impl Server {
         let local = socket
             .inner
             .local_addr()
-            .map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), "getsockname"))?
+            .map_err(|e| Error::from_io(e, "getsockname"))?
             .as_socket()
             .ok_or_else(|| Error::internal("the server's socket has no IP address"))?;
         Ok(Arc::new(Server {

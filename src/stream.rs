@@ -1,6 +1,7 @@
 //! TCP: connect, listen, accept, read, write, shutdown.
 
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -77,60 +78,43 @@ pub(crate) fn local_for(remote: &IpAddr, host: Option<&str>, port: u16) -> Resul
 /// Sets SO_RCVTIMEO / SO_SNDTIMEO and the mirrors.
 pub(crate) fn set_receive_timeout(s: &Socket, ms: i64) -> Result<()> {
     let d = if ms > 0 { Some(std::time::Duration::from_millis(ms as u64)) } else { None };
-    s.inner.set_read_timeout(d).map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), "setting the receive timeout"))?;
+    s.inner.set_read_timeout(d).map_err(|e| Error::from_io(e, "setting the receive timeout"))?;
     s.receive_timeout_ms.store(ms.max(0), Ordering::Relaxed);
     Ok(())
 }
 
 pub(crate) fn set_send_timeout(s: &Socket, ms: i64) -> Result<()> {
     let d = if ms > 0 { Some(std::time::Duration::from_millis(ms as u64)) } else { None };
-    s.inner.set_write_timeout(d).map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(0), "setting the send timeout"))?;
+    s.inner.set_write_timeout(d).map_err(|e| Error::from_io(e, "setting the send timeout"))?;
     s.send_timeout_ms.store(ms.max(0), Ordering::Relaxed);
     Ok(())
 }
 
-fn os_err(e: std::io::Error, what: &str) -> Error {
-    match e.raw_os_error() {
-        Some(n) => Error::from_errno(n, what),
-        None => Error::new(crate::error::USOCKET_ERR_UNKNOWN, format!("{what}: {e}")),
-    }
-}
-
 /// Connects one stream socket to `addr`, bounded by `deadline`.
 fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, deadline: Deadline) -> Result<socket2::Socket> {
-    let sock = socket2::Socket::new(domain_of(&addr.ip()), Type::STREAM, Some(Protocol::TCP)).map_err(|e| os_err(e, "socket"))?;
+    let sock = socket2::Socket::new(domain_of(&addr.ip()), Type::STREAM, Some(Protocol::TCP)).map_err(|e| Error::from_io(e, "socket"))?;
     if let Some(local) = local {
-        sock.bind(&SockAddr::from(local)).map_err(|e| os_err(e, &format!("binding {local}")))?;
+        sock.bind(&SockAddr::from(local)).map_err(|e| Error::from_io(e, &format!("binding {local}")))?;
     }
-    sock.set_nonblocking(true).map_err(|e| os_err(e, "fcntl"))?;
+    sock.set_nonblocking(true).map_err(|e| Error::from_io(e, "fcntl"))?;
     match sock.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.raw_os_error() == Some(libc::EINTR) => {
             // Wait for the outcome; never call connect again.
-            let revents = poll_one(sock.as_raw_fd_(), libc::POLLOUT, deadline)?;
+            let revents = poll_one(sock.as_raw_fd(), libc::POLLOUT, deadline)?;
             if revents == 0 {
                 return Err(Error::timeout(&format!("connecting to {addr}")));
             }
             match sock.take_error() {
                 Ok(None) => {}
-                Ok(Some(e)) => return Err(os_err(e, &format!("connecting to {addr}"))),
-                Err(e) => return Err(os_err(e, "getsockopt(SO_ERROR)")),
+                Ok(Some(e)) => return Err(Error::from_io(e, &format!("connecting to {addr}"))),
+                Err(e) => return Err(Error::from_io(e, "getsockopt(SO_ERROR)")),
             }
         }
-        Err(e) => return Err(os_err(e, &format!("connecting to {addr}"))),
+        Err(e) => return Err(Error::from_io(e, &format!("connecting to {addr}"))),
     }
-    sock.set_nonblocking(false).map_err(|e| os_err(e, "fcntl"))?;
+    sock.set_nonblocking(false).map_err(|e| Error::from_io(e, "fcntl"))?;
     Ok(sock)
-}
-
-trait RawFdExt {
-    fn as_raw_fd_(&self) -> libc::c_int;
-}
-impl RawFdExt for socket2::Socket {
-    fn as_raw_fd_(&self) -> libc::c_int {
-        use std::os::fd::AsRawFd;
-        self.as_raw_fd()
-    }
 }
 
 /// Opens a TCP connection to `host`:`port`, trying each address in order.
@@ -156,7 +140,7 @@ pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Arc<Socke
             Ok(sock) => {
                 let s = Socket::new(sock, Kind::Stream, true);
                 if opts.nodelay {
-                    s.inner.set_nodelay(true).map_err(|e| os_err(e, "setting TCP_NODELAY"))?;
+                    s.inner.set_nodelay(true).map_err(|e| Error::from_io(e, "setting TCP_NODELAY"))?;
                 }
                 if opts.timeout_ms > 0 {
                     set_receive_timeout(&s, opts.timeout_ms)?;
@@ -175,13 +159,13 @@ pub fn listen(host: Option<&str>, port: u16, opts: &ListenOptions) -> Result<Arc
         return Err(Error::invalid_argument(format!("backlog {} is negative", opts.backlog)));
     }
     let ip = resolve_local(host)?[0];
-    let sock = socket2::Socket::new(domain_of(&ip), Type::STREAM, Some(Protocol::TCP)).map_err(|e| os_err(e, "socket"))?;
+    let sock = socket2::Socket::new(domain_of(&ip), Type::STREAM, Some(Protocol::TCP)).map_err(|e| Error::from_io(e, "socket"))?;
     if opts.reuse_address {
-        sock.set_reuse_address(true).map_err(|e| os_err(e, "setting SO_REUSEADDR"))?;
+        sock.set_reuse_address(true).map_err(|e| Error::from_io(e, "setting SO_REUSEADDR"))?;
     }
     let addr = SocketAddr::new(ip, port);
-    sock.bind(&SockAddr::from(addr)).map_err(|e| os_err(e, &format!("binding {addr}")))?;
-    sock.listen(opts.backlog).map_err(|e| os_err(e, "listen"))?;
+    sock.bind(&SockAddr::from(addr)).map_err(|e| Error::from_io(e, &format!("binding {addr}")))?;
+    sock.listen(opts.backlog).map_err(|e| Error::from_io(e, "listen"))?;
     // Accepted sockets inherit TCP_NODELAY: on by default, as for connect.
     let _ = sock.set_nodelay(true);
     Ok(Arc::new(Socket::new(sock, Kind::StreamServer, false)))
@@ -248,7 +232,7 @@ pub fn write(s: &Socket, buf: &[u8]) -> Result<usize> {
     while done < buf.len() {
         let rest = &buf[done..];
         let n = match started {
-            Some(at) if done > 0 => send_until(s, rest, Deadline::at(at, timeout_ms))?,
+            Some(at) if done > 0 => send_until(s, rest, || Deadline::at(at, timeout_ms))?,
             _ => s.blocking_out("write", |flags| unsafe {
                 libc::send(fd, rest.as_ptr() as *const libc::c_void, rest.len(), flags | libc::MSG_NOSIGNAL)
             })? as usize,
@@ -259,9 +243,12 @@ pub fn write(s: &Socket, buf: &[u8]) -> Result<usize> {
 }
 
 /// Sends what fits of `buf` by `deadline` (at least one byte), waiting for
-/// room in `poll`; TIMEOUT when not one byte could go.
-fn send_until(s: &Socket, buf: &[u8], deadline: Deadline) -> Result<usize> {
+/// room in `poll`; TIMEOUT when not one byte could go. The deadline is made
+/// only when the buffer is full, so the common case reads no clock.
+fn send_until(s: &Socket, buf: &[u8], deadline: impl FnOnce() -> Deadline) -> Result<usize> {
     let fd = s.fd();
+    let mut deadline = Some(deadline);
+    let mut at = Deadline::never();
     loop {
         let n = unsafe {
             libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
@@ -279,7 +266,10 @@ fn send_until(s: &Socket, buf: &[u8], deadline: Deadline) -> Result<usize> {
         if s.is_closed() {
             return Err(Error::closed_during_call());
         }
-        if poll_one(fd, libc::POLLOUT, deadline)? == 0 {
+        if let Some(make) = deadline.take() {
+            at = make();
+        }
+        if poll_one(fd, libc::POLLOUT, at)? == 0 {
             return Err(Error::timeout("write"));
         }
     }
@@ -304,20 +294,7 @@ pub fn write_some(s: &Socket, buf: &[u8], timeout_ms: i64) -> Result<usize> {
         })?;
         return Ok(n as usize);
     }
-    // The common case, room in the send buffer, reads no clock.
-    let n = unsafe {
-        libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-    };
-    if n >= 0 {
-        return Ok(n as usize);
-    }
-    // A real error is reported now: a second send would hide it (after a
-    // reset, ECONNRESET comes once, then EPIPE).
-    let e = crate::error::errno();
-    if e != libc::EAGAIN && e != libc::EWOULDBLOCK && e != libc::EINTR {
-        return Err(s.fail(e, "write"));
-    }
-    send_until(s, buf, Deadline::after_ms(timeout_ms))
+    send_until(s, buf, || Deadline::after_ms(timeout_ms))
 }
 
 /// usocket's LISTEN: true when a read (or accept) would not block.
