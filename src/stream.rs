@@ -303,7 +303,7 @@ pub fn input_available(s: &Socket) -> Result<bool> {
     if s.is_closed() {
         return Err(Error::closed_during_call());
     }
-    Ok(revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLRDHUP) != 0)
+    Ok(revents & crate::wait::READY_EVENTS != 0)
 }
 
 /// Shuts down input, output or both.

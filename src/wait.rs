@@ -13,7 +13,8 @@ use crate::error::{errno, Error, Result};
 use crate::os::{poll_many, Deadline};
 use crate::socket::Socket;
 
-const READY_EVENTS: libc::c_short = libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLRDHUP;
+/// The poll events that mean "a read (or accept) would not block".
+pub(crate) const READY_EVENTS: libc::c_short = libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLRDHUP;
 
 /// Waits until at least one socket is ready to read (or accept), or the
 /// timeout. Writes one state per socket (1 ready, 0 not) into `states`.
