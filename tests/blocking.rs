@@ -6,26 +6,18 @@ mod common;
 
 use std::ptr::{null, null_mut};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Starts `call` on a thread, closes `victim` once the thread is blocked,
-/// and checks the call returns INVALID_HANDLE within 100 ms of the close.
+/// Starts `call` on a thread, waits until that thread sleeps in a blocking
+/// system call (its state in /proc/self/task/TID is 'S', inside recv, send,
+/// accept, poll or epoll_wait: so the close really comes during the call, not
+/// before it), closes `victim`, and checks the call returns INVALID_HANDLE
+/// within 100 ms of the close.
 fn close_under_call(victim: u64, call: impl FnOnce() -> i32 + Send + 'static) {
-    let started = Arc::new(Barrier::new(2));
-    let gate = started.clone();
-    let worker = std::thread::spawn(move || {
-        gate.wait();
-        let rc = call();
-        (rc, Instant::now())
-    });
-    started.wait();
-    // Give the call time to block; if it is not yet blocked when the close
-    // comes, it must still fail with INVALID_HANDLE, so this only makes the
-    // test harder, never flaky.
-    std::thread::sleep(Duration::from_millis(50));
+    let worker = start_blocked(call);
     let closed_at = Instant::now();
     ok(usocket_close(victim));
     let (rc, returned_at) = worker.join().unwrap();
@@ -139,17 +131,18 @@ fn closing_a_listed_socket_does_not_end_the_wait() {
     ok(usocket_wait_list_new(&mut w));
     ok(usocket_wait_list_add(w, s1));
     ok(usocket_wait_list_add(w, s2));
-    let waiter = std::thread::spawn(move || {
+    let (waiter, tid) = start_blocked_tid(move || {
         let mut ready = [0u64; 4];
         let mut n = 0;
         let rc = usocket_wait_list_wait(w, 5000, ready.as_mut_ptr(), 4, &mut n, null_mut());
         (rc, ready[..n].to_vec())
     });
-    std::thread::sleep(Duration::from_millis(50));
     ok(usocket_close(s1));
-    std::thread::sleep(Duration::from_millis(50));
+    // Still waiting (in epoll_wait, not returned): then the other socket gets data.
+    wait_blocked(tid);
+    assert!(!waiter.is_finished(), "the wait ended when a listed socket was closed");
     write_all(c2, b"!");
-    let (rc, ready) = waiter.join().unwrap();
+    let ((rc, ready), _) = waiter.join().unwrap();
     ok(rc);
     assert_eq!(ready, vec![s2]);
     for h in [c1, c2, s2, w] {
