@@ -57,8 +57,19 @@ static usocket_t pick_handle(void) {
     }
 }
 
+
+/* Every status the library returns is checked: USOCKET_ERR_INTERNAL (a caught
+   panic, a bug) is a failure of the run, whatever the input was. */
+static _Atomic unsigned long internal_errors;
+static int32_t chk_(int32_t rc, const char *call, int line) {
+    if (rc == USOCKET_ERR_INTERNAL && atomic_fetch_add(&internal_errors, 1) < 10)
+        fprintf(stderr, "fuzz: INTERNAL from line %d: %s: %s\n", line, call, usocket_last_error_message());
+    return rc;
+}
+#define CHK(call) chk_((call), #call, __LINE__)
+
 /* Keeps a new handle, closing the one it replaces so nothing is lost. */
-static void keep(usocket_t h) { usocket_close(atomic_exchange(&pool[rnd(POOL)], h)); }
+static void keep(usocket_t h) { CHK(usocket_close(atomic_exchange(&pool[rnd(POOL)], h))); }
 
 static size_t pick_len(size_t cap) {
     switch (rnd(8)) {
@@ -84,7 +95,7 @@ static int64_t pick_timeout(void) {
 static void *closer(void *arg) {
     uint64_t s = (uint64_t)(uintptr_t)arg;
     while (!atomic_load(&done)) {
-        usocket_close(atomic_load(&pool[next(&s) % POOL]));
+        CHK(usocket_close(atomic_load(&pool[next(&s) % POOL])));
         usleep(200 + next(&s) % 800);
     }
     return NULL;
@@ -125,10 +136,10 @@ int main(int argc, char **argv) {
         usocket_listen_options lo;
         usocket_listen_options_init(&lo);
         lo.backlog = 64;
-        if (usocket_listen(i % 2 ? "::1" : "127.0.0.1", 0, &lo, &l) == USOCKET_OK) {
-            usocket_set_option(l, USOCKET_OPT_RECEIVE_TIMEOUT, 5);
+        if (CHK(usocket_listen(i % 2 ? "::1" : "127.0.0.1", 0, &lo, &l)) == USOCKET_OK) {
+            CHK(usocket_set_option(l, USOCKET_OPT_RECEIVE_TIMEOUT, 5));
             usocket_address a;
-            usocket_local_name(l, &a);
+            CHK(usocket_local_name(l, &a));
             ports[i] = a.port;
             keep(l);
         }
@@ -162,8 +173,8 @@ int main(int argc, char **argv) {
             /* NULL options (no connect bound) only where no connect can start. */
             int no_opts = !rnd(10);
             if (no_opts) host = rnd(2) ? NULL : "\xff\xfe";
-            if (usocket_connect(host, pick_port(), no_opts ? NULL : &o, rnd(20) ? &out : NULL) == USOCKET_OK) {
-                if (!rnd(3)) usocket_set_option(out, USOCKET_OPT_RECEIVE_TIMEOUT, 5);
+            if (CHK(usocket_connect(host, pick_port(), no_opts ? NULL : &o, rnd(20) ? &out : NULL)) == USOCKET_OK) {
+                if (!rnd(3)) CHK(usocket_set_option(out, USOCKET_OPT_RECEIVE_TIMEOUT, 5));
                 keep(out);
             }
             break;
@@ -173,82 +184,82 @@ int main(int argc, char **argv) {
             usocket_listen_options_init(&lo);
             lo.backlog = rnd(4) ? (int32_t)rnd(16) : (int32_t)next(&rng_state);
             lo.reuse_address = rnd(2);
-            if (usocket_listen(pick_host(), rnd(3) ? 0 : pick_port(), rnd(5) ? &lo : NULL, rnd(20) ? &out : NULL) == USOCKET_OK) {
-                usocket_set_option(out, USOCKET_OPT_RECEIVE_TIMEOUT, 5);
+            if (CHK(usocket_listen(pick_host(), rnd(3) ? 0 : pick_port(), rnd(5) ? &lo : NULL, rnd(20) ? &out : NULL)) == USOCKET_OK) {
+                CHK(usocket_set_option(out, USOCKET_OPT_RECEIVE_TIMEOUT, 5));
                 keep(out);
             }
             break;
         }
         case 2:
-            if (usocket_accept(h, rnd(20) ? &out : NULL) == USOCKET_OK) keep(out);
+            if (CHK(usocket_accept(h, rnd(20) ? &out : NULL)) == USOCKET_OK) keep(out);
             break;
         case 3:
-            if (usocket_accept_from(h, &out, rnd(2) ? addrs : NULL) == USOCKET_OK) keep(out);
+            if (CHK(usocket_accept_from(h, &out, rnd(2) ? addrs : NULL)) == USOCKET_OK) keep(out);
             break;
-        case 4: usocket_close(h); break;
-        case 5: usocket_shutdown(h, (int32_t)rnd(6) - 1); break;
-        case 6: usocket_kind(h, rnd(10) ? &kind : NULL); break;
-        case 7: usocket_fd(h, rnd(10) ? &fd : NULL); break;
+        case 4: CHK(usocket_close(h)); break;
+        case 5: CHK(usocket_shutdown(h, (int32_t)rnd(6) - 1)); break;
+        case 6: CHK(usocket_kind(h, rnd(10) ? &kind : NULL)); break;
+        case 7: CHK(usocket_fd(h, rnd(10) ? &fd : NULL)); break;
         case 8:
             len = pick_len(sizeof buf);
-            usocket_read(h, rnd(10) ? buf : NULL, len, rnd(10) ? &n : NULL);
+            CHK(usocket_read(h, rnd(10) ? buf : NULL, len, rnd(10) ? &n : NULL));
             break;
         case 9:
             len = pick_len(rnd(2) ? 64 : sizeof buf);
-            usocket_write(h, rnd(10) ? buf : NULL, len, rnd(10) ? &n : NULL);
+            CHK(usocket_write(h, rnd(10) ? buf : NULL, len, rnd(10) ? &n : NULL));
             break;
-        case 10: usocket_input_available(h, rnd(10) ? &avail : NULL); break;
+        case 10: CHK(usocket_input_available(h, rnd(10) ? &avail : NULL)); break;
         case 11:
             len = pick_len(rnd(2) ? 64 : 65508);
-            usocket_send(h, rnd(10) ? buf : NULL, len, rnd(2) ? NULL : pick_host(), pick_port(), rnd(10) ? &n : NULL);
+            CHK(usocket_send(h, rnd(10) ? buf : NULL, len, rnd(2) ? NULL : pick_host(), pick_port(), rnd(10) ? &n : NULL));
             break;
         case 12:
             len = pick_len(sizeof buf);
-            usocket_receive(h, rnd(10) ? buf : NULL, len, rnd(10) ? &n : NULL, rnd(2) ? addrs : NULL);
+            CHK(usocket_receive(h, rnd(10) ? buf : NULL, len, rnd(10) ? &n : NULL, rnd(2) ? addrs : NULL));
             break;
-        case 13: usocket_local_name(h, rnd(10) ? addrs : NULL); break;
-        case 14: usocket_peer_name(h, rnd(10) ? addrs : NULL); break;
-        case 15: usocket_get_option(h, (int32_t)rnd(10) - 1, rnd(10) ? &v : NULL); break;
+        case 13: CHK(usocket_local_name(h, rnd(10) ? addrs : NULL)); break;
+        case 14: CHK(usocket_peer_name(h, rnd(10) ? addrs : NULL)); break;
+        case 15: CHK(usocket_get_option(h, (int32_t)rnd(10) - 1, rnd(10) ? &v : NULL)); break;
         case 16: {
             int64_t value = rnd(3) ? (int64_t)rnd(3) : (int64_t)next(&rng_state);
             int32_t opt = (int32_t)rnd(10) - 1;
             if ((opt == USOCKET_OPT_RECEIVE_TIMEOUT || opt == USOCKET_OPT_SEND_TIMEOUT) && value == 0) value = 5;
             if ((opt == USOCKET_OPT_RECEIVE_BUFFER || opt == USOCKET_OPT_SEND_BUFFER) && value > (1 << 22)) value = 1 << 16;
-            usocket_set_option(h, opt, value);
+            CHK(usocket_set_option(h, opt, value));
             break;
         }
         case 17: {
             size_t k = rnd(65);
             for (size_t j = 0; j < k; j++) hbuf[j] = pick_handle();
-            usocket_wait_for_input(rnd(10) ? hbuf : NULL, rnd(20) ? k : SIZE_MAX, rnd(4) ? (int64_t)rnd(5) : pick_timeout() % 20,
-                                   rnd(10) ? states : NULL, rnd(10) ? &n : NULL, rnd(2) ? &left : NULL);
+            CHK(usocket_wait_for_input(rnd(10) ? hbuf : NULL, rnd(20) ? k : SIZE_MAX, rnd(4) ? (int64_t)rnd(5) : pick_timeout() % 20,
+                                   rnd(10) ? states : NULL, rnd(10) ? &n : NULL, rnd(2) ? &left : NULL));
             break;
         }
         case 18:
-            if (usocket_wait_list_new(rnd(20) ? &out : NULL) == USOCKET_OK) keep(out);
+            if (CHK(usocket_wait_list_new(rnd(20) ? &out : NULL)) == USOCKET_OK) keep(out);
             break;
-        case 19: usocket_wait_list_add(pick_handle(), h); break;
-        case 20: usocket_wait_list_remove(pick_handle(), h); break;
-        case 21: usocket_wait_list_clear(h); break;
+        case 19: CHK(usocket_wait_list_add(pick_handle(), h)); break;
+        case 20: CHK(usocket_wait_list_remove(pick_handle(), h)); break;
+        case 21: CHK(usocket_wait_list_clear(h)); break;
         case 22: {
             size_t cap = rnd(4) ? rnd(65) : SIZE_MAX;
             if (cap > 64 && cap != SIZE_MAX) cap = 64;
-            usocket_wait_list_wait(h, rnd(4) ? (int64_t)rnd(5) : pick_timeout() % 20, rnd(10) ? hbuf : NULL, cap,
-                                   rnd(10) ? &n : NULL, rnd(2) ? &left : NULL);
+            CHK(usocket_wait_list_wait(h, rnd(4) ? (int64_t)rnd(5) : pick_timeout() % 20, rnd(10) ? hbuf : NULL, cap,
+                                   rnd(10) ? &n : NULL, rnd(2) ? &left : NULL));
             break;
         }
-        case 23: usocket_wait_list_free(h); break;
+        case 23: CHK(usocket_wait_list_free(h)); break;
         case 24: {
             usocket_address a;
             a.family = (uint8_t)(rnd(3) ? (rnd(2) ? 4 : 6) : rnd(256));
             for (int j = 0; j < 16; j++) a.octets[j] = (uint8_t)rnd(256);
             a.port = (uint16_t)rnd(65536);
-            usocket_address_format(rnd(10) ? &a : NULL, rnd(10) ? text : NULL, rnd(3) ? sizeof text : rnd(sizeof text));
+            CHK(usocket_address_format(rnd(10) ? &a : NULL, rnd(10) ? text : NULL, rnd(3) ? sizeof text : rnd(sizeof text)));
             break;
         }
         case 25: {
             const char *host = pick_host();
-            usocket_resolve(host, rnd(5) ? addrs : NULL, rnd(5), rnd(10) ? &n : NULL);
+            CHK(usocket_resolve(host, rnd(5) ? addrs : NULL, rnd(5), rnd(10) ? &n : NULL));
             break;
         }
         case 26: usocket_error_name((int32_t)(rnd(3) ? rnd(40) - 35 : next(&rng_state))); break;
@@ -261,16 +272,16 @@ int main(int argc, char **argv) {
             usocket_connect_options o;
             usocket_connect_options_init(&o);
             o.connect_timeout_ms = 20;
-            if (usocket_connect(rnd(2) ? "127.0.0.1" : "::1", p, &o, &c) == USOCKET_OK) {
-                usocket_set_option(c, USOCKET_OPT_RECEIVE_TIMEOUT, 5);
+            if (CHK(usocket_connect(rnd(2) ? "127.0.0.1" : "::1", p, &o, &c)) == USOCKET_OK) {
+                CHK(usocket_set_option(c, USOCKET_OPT_RECEIVE_TIMEOUT, 5));
                 keep(c);
             }
             (void)s;
             break;
         }
         default: { /* write then read on a pool handle */
-            usocket_write(h, buf, rnd(128), &n);
-            usocket_read(h, buf, rnd(128) + 1, &n);
+            CHK(usocket_write(h, buf, rnd(128), &n));
+            CHK(usocket_read(h, buf, rnd(128) + 1, &n));
             break;
         }
         }
@@ -279,8 +290,12 @@ int main(int argc, char **argv) {
     atomic_store(&done, 1);
     pthread_join(tc, NULL);
     pthread_join(tw, NULL);
-    for (int i = 0; i < POOL; i++) usocket_close(atomic_load(&pool[i]));
+    for (int i = 0; i < POOL; i++) CHK(usocket_close(atomic_load(&pool[i])));
     size_t left_open = usocket_open_handles();
-    printf("fuzz: seed %llu, %lu calls, no crash, no hang, %zu handles left open\n", (unsigned long long)seed, calls, left_open);
+    unsigned long internal = atomic_load(&internal_errors);
+    printf("fuzz: seed %llu, %lu calls, no crash, no hang, %zu handles left open, %lu internal errors\n",
+           (unsigned long long)seed, calls, left_open, internal);
+    if (internal > 0)
+        return 4;
     return left_open == 0 ? 0 : 3;
 }

@@ -5,6 +5,7 @@ use std::ffi::{CStr, CString};
 use std::time::{Duration, Instant};
 
 pub use usocket::address::usocket_address;
+#[allow(unused_imports)]
 pub use usocket::error::{error_name, USOCKET_OK, USOCKET_ERR_ADDRESS_IN_USE, USOCKET_ERR_CONNECTION_REFUSED, USOCKET_ERR_CONNECTION_RESET, USOCKET_ERR_INTERNAL, USOCKET_ERR_INVALID_ARGUMENT, USOCKET_ERR_INVALID_HANDLE, USOCKET_ERR_NS_HOST_NOT_FOUND, USOCKET_ERR_NS_TRY_AGAIN, USOCKET_ERR_SHUTDOWN, USOCKET_ERR_TIMEOUT, USOCKET_ERR_WRONG_KIND};
 pub use usocket::ffi::*;
 
