@@ -36,11 +36,6 @@ fn install() {
     }
 }
 
-fn fd_of(h: u64) -> i32 {
-    let mut fd = -1;
-    ok(usocket_fd(h, &mut fd));
-    fd
-}
 
 fn link(fd: i32) -> Option<String> {
     std::fs::read_link(format!("/proc/self/fd/{fd}")).ok().map(|p| p.to_string_lossy().into_owned())

@@ -263,3 +263,66 @@ pub fn assert_child_passed(status: std::process::ExitStatus, text: &str) {
 pub fn no_address() -> usocket_address {
     usocket_address { family: 0, octets: [0; 16], port: 0 }
 }
+
+// --- Signals -------------------------------------------------------------------
+
+extern "C" fn on_usr2(_: libc::c_int) {}
+
+/// Runs `call` on a thread that gets SIGUSR2 (a do-nothing handler with
+/// SA_RESTART, as SBCL installs) every millisecond, as under a GC storm;
+/// returns its result, how long it took and how many signals were sent.
+pub fn under_signal_storm<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> (T, Duration, usize) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr2 as extern "C" fn(libc::c_int) as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut());
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let flag = done.clone();
+    let worker = std::thread::spawn(move || {
+        tx.send(gettid()).unwrap();
+        let t0 = Instant::now();
+        let r = call();
+        let took = t0.elapsed();
+        flag.store(true, Ordering::SeqCst);
+        (r, took)
+    });
+    let tid = rx.recv().unwrap();
+    let mut sent = 0;
+    let t0 = Instant::now();
+    while !done.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(20) {
+        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGUSR2) };
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (r, took) = worker.join().unwrap();
+    (r, took, sent)
+}
+
+#[track_caller]
+pub fn within_10_percent(took: Duration, ms: u64) {
+    let lo = Duration::from_millis(ms * 9 / 10);
+    let hi = Duration::from_millis(ms * 11 / 10);
+    assert!(took >= lo && took <= hi, "took {took:?}, wanted {ms} ms ± 10%");
+}
+
+/// SO_RCVTIMEO of a raw descriptor, in ms.
+pub fn raw_rcvtimeo_ms(fd: i32) -> i64 {
+    let mut tv = libc::timeval { tv_sec: 0, tv_usec: 0 };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    let rc = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &mut tv as *mut _ as *mut libc::c_void, &mut len) };
+    assert_eq!(rc, 0, "getsockopt(SO_RCVTIMEO)");
+    tv.tv_sec as i64 * 1000 + tv.tv_usec as i64 / 1000
+}
+
+/// The socket's descriptor, still the library's.
+pub fn fd_of(h: u64) -> i32 {
+    let mut fd = -1;
+    ok(usocket_fd(h, &mut fd));
+    fd
+}
