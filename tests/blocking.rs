@@ -5,8 +5,6 @@
 mod common;
 
 use std::ptr::{null, null_mut};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -152,51 +150,7 @@ fn closing_a_listed_socket_does_not_end_the_wait() {
 
 // --- Signals -----------------------------------------------------------------
 
-extern "C" fn on_signal(_: libc::c_int) {}
-
-/// Installs a do-nothing SIGUSR2 handler with SA_RESTART, as SBCL does.
-fn install_handler() {
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as usize;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(libc::SIGUSR2, &sa, null_mut());
-    }
-}
-
-/// Runs `call` on a thread that receives SIGUSR2 every millisecond (a GC
-/// storm) and returns its result and how long it took.
-fn under_signal_storm<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> (T, Duration, usize) {
-    install_handler();
-    let done = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let flag = done.clone();
-    let worker = std::thread::spawn(move || {
-        tx.send(unsafe { libc::pthread_self() }).unwrap();
-        let t0 = Instant::now();
-        let r = call();
-        let took = t0.elapsed();
-        flag.store(true, Ordering::SeqCst);
-        (r, took)
-    });
-    let tid = rx.recv().unwrap();
-    let mut sent = 0;
-    let t0 = Instant::now();
-    while !done.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(20) {
-        unsafe { libc::pthread_kill(tid, libc::SIGUSR2) };
-        sent += 1;
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let (r, took) = worker.join().unwrap();
-    (r, took, sent)
-}
-
-fn within_10_percent(took: Duration, ms: u64) {
-    let lo = Duration::from_millis(ms * 9 / 10);
-    let hi = Duration::from_millis(ms * 11 / 10);
-    assert!(took >= lo && took <= hi, "took {took:?}, wanted {ms} ms ± 10%");
-}
+// The signal storm (SIGUSR2 every millisecond) is common::under_signal_storm.
 
 #[test]
 fn read_timeout_is_honoured_under_signals() {
