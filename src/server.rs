@@ -256,7 +256,7 @@ fn udp_socket(host: Option<&str>, port: u16, opts: &ServerOptions) -> Result<Arc
     if opts.timeout_ms > 0 {
         stream::set_receive_timeout(&s, opts.timeout_ms)?;
     }
-    Ok(Arc::new(s))
+    Ok(s)
 }
 
 /// Ends serving when dropped (also on a panic): the loop is over.

@@ -11,6 +11,8 @@
 //! `USOCKET_ERR_INVALID_HANDLE`. The descriptor itself is closed when the last
 //! `Arc` goes away, so it cannot be reused under a running call.
 
+use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -51,7 +53,10 @@ impl Kind {
 }
 
 pub struct Socket {
-    pub(crate) inner: socket2::Socket,
+    /// The descriptor, closed by `Drop` (or by `close` when the object is
+    /// recycled) while `fd_open`.
+    pub(crate) inner: ManuallyDrop<socket2::Socket>,
+    fd_open: bool,
     pub kind: Kind,
     /// For datagram sockets: connected to one peer.
     pub connected: bool,
@@ -69,20 +74,83 @@ pub struct Socket {
     pub(crate) is_ipv4: once_cell::sync::OnceCell<bool>,
 }
 
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if self.fd_open {
+            // SAFETY: the descriptor is ours and was not closed (`fd_open`).
+            unsafe { ManuallyDrop::drop(&mut self.inner) };
+        }
+    }
+}
+
+/// How many closed socket objects a thread keeps for reuse.
+const POOL_SIZE: usize = 64;
+
+thread_local! {
+    static POOL: RefCell<Vec<Arc<Socket>>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Socket {
-    pub fn new(inner: socket2::Socket, kind: Kind, connected: bool) -> Socket {
-        Socket {
-            inner,
+    /// A socket of `kind` over `inner` (an IP socket). Its allocation is one
+    /// a closed socket of this thread left behind when there is one, so
+    /// accepting and closing in a loop allocates nothing.
+    pub fn new(inner: socket2::Socket, kind: Kind, connected: bool) -> Arc<Socket> {
+        Socket::make(inner, kind, connected, false)
+    }
+
+    /// The same for a Unix-domain socket.
+    pub fn new_local(inner: socket2::Socket, kind: Kind, connected: bool) -> Arc<Socket> {
+        Socket::make(inner, kind, connected, true)
+    }
+
+    fn make(inner: socket2::Socket, kind: Kind, connected: bool, local: bool) -> Arc<Socket> {
+        if let Some(mut spare) = POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten() {
+            // Pooled objects are unshared and hold no descriptor (`recycle`):
+            // set in place, keeping the allocations of the dead one.
+            if let Some(dead) = Arc::get_mut(&mut spare) {
+                dead.inner = ManuallyDrop::new(inner);
+                dead.fd_open = true;
+                dead.kind = kind;
+                dead.connected = connected;
+                dead.local = local;
+                *dead.closed.get_mut() = false;
+                *dead.handle.get_mut() = 0;
+                *dead.receive_timeout_ms.get_mut() = 0;
+                *dead.send_timeout_ms.get_mut() = 0;
+                dead.lists.get_mut().clear();
+                dead.is_ipv4.take();
+                return spare;
+            }
+        }
+        Arc::new(Socket {
+            inner: ManuallyDrop::new(inner),
+            fd_open: true,
             kind,
             connected,
-            local: false,
+            local,
             closed: AtomicBool::new(false),
             handle: AtomicU64::new(0),
             receive_timeout_ms: AtomicI64::new(0),
             send_timeout_ms: AtomicI64::new(0),
             lists: Mutex::new(Vec::new()),
             is_ipv4: once_cell::sync::OnceCell::new(),
-        }
+        })
+    }
+
+    /// Closes the descriptor of a socket nobody else holds and keeps its
+    /// allocation for `shared`.
+    fn recycle(mut this: Arc<Socket>) {
+        let Some(s) = Arc::get_mut(&mut this) else { return };
+        // SAFETY: `fd_open` says the descriptor is still ours, and it is
+        // cleared at once, so it is closed exactly once.
+        unsafe { ManuallyDrop::drop(&mut s.inner) };
+        s.fd_open = false;
+        let _ = POOL.try_with(|p| {
+            let mut pool = p.borrow_mut();
+            if pool.len() < POOL_SIZE {
+                pool.push(this);
+            }
+        });
     }
 
     /// A Unix-domain socket.
@@ -152,7 +220,10 @@ impl Socket {
         // Someone else still holds it: a call in progress. Shut it down so
         // every blocked call returns; the last holder closes the descriptor.
         if Arc::strong_count(&this) > 1 {
+            // SAFETY: the descriptor stays open while `this` is held.
             unsafe { libc::shutdown(this.fd(), libc::SHUT_RDWR) };
+        } else {
+            Socket::recycle(this);
         }
     }
 

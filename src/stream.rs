@@ -158,7 +158,7 @@ pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Arc<Socke
                 if opts.timeout_ms > 0 {
                     set_receive_timeout(&s, opts.timeout_ms)?;
                 }
-                return Ok(Arc::new(s));
+                return Ok(s);
             }
             Err(e) => last = Some(e),
         }
@@ -185,7 +185,7 @@ pub fn listen(host: Option<&str>, port: u16, opts: &ListenOptions) -> Result<Arc
     sock.set_nonblocking(true).map_err(|e| Error::from_io(e, "fcntl"))?;
     // Accepted sockets inherit TCP_NODELAY: on by default, as for connect.
     let _ = sock.set_nodelay(true);
-    Ok(Arc::new(Socket::new(sock, Kind::StreamServer, false)))
+    Ok(Socket::new(sock, Kind::StreamServer, false))
 }
 
 /// Accepts one connection, waiting as `wait` says (the listener's receive
@@ -232,7 +232,7 @@ pub fn accept(listener: &Socket, want_peer: bool, wait: Wait) -> Result<(Arc<Soc
     // SO_RCVTIMEO is inherited from the listener on Linux; mirror it.
     s.receive_timeout_ms.store(listener.receive_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);
     s.send_timeout_ms.store(listener.send_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);
-    Ok((Arc::new(s), peer))
+    Ok((s, peer))
 }
 
 /// Reads at least one byte, or 0 at end of file, waiting up to the
