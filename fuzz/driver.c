@@ -148,14 +148,14 @@ int main(int argc, char **argv) {
     pthread_create(&tc, NULL, closer, (void *)(uintptr_t)(seed * 31 + 7));
     pthread_create(&tw, NULL, watchdog, NULL);
 
-    unsigned long counts[40] = {0};
+    unsigned long counts[64] = {0};
     for (unsigned long i = 0; i < calls; i++) {
         usocket_t h = pick_handle(), out = 0;
         size_t n = 0, len;
         int64_t v = 0, left = 0;
         bool avail;
         int32_t kind, fd;
-        unsigned which = (unsigned)rnd(34);
+        unsigned which = (unsigned)rnd(45);
         counts[which]++;
         switch (which) {
         case 0: { /* connect, stream or datagram, random options */
@@ -279,6 +279,63 @@ int main(int argc, char **argv) {
             (void)s;
             break;
         }
+        case 34:
+            len = pick_len(sizeof buf);
+            CHK(usocket_read_for(h, rnd(10) ? buf : NULL, len, pick_timeout() % 20, rnd(10) ? &n : NULL));
+            break;
+        case 35:
+            if (CHK(usocket_accept_for(h, pick_timeout() % 20, rnd(20) ? &out : NULL, rnd(2) ? addrs : NULL)) == USOCKET_OK) keep(out);
+            break;
+        case 36:
+            len = pick_len(sizeof buf);
+            CHK(usocket_receive_for(h, rnd(10) ? buf : NULL, len, pick_timeout() % 20, rnd(10) ? &n : NULL, rnd(2) ? addrs : NULL));
+            break;
+        case 37: { /* the duplicate is ours: close it */
+            int32_t dup = -1;
+            if (CHK(usocket_dup_fd(h, rnd(10) ? &dup : NULL)) == USOCKET_OK) close(dup);
+            break;
+        }
+        case 38: { /* a server with NULL handlers, TCP or UDP, kept in the pool */
+            usocket_server_options so;
+            usocket_server_options_init(&so);
+            so.protocol = rnd(8) ? (int32_t)rnd(2) : (int32_t)next(&rng_state);
+            so.max_buffer_size = rnd(4) ? 1 + rnd(65507) : (size_t)next(&rng_state);
+            so.timeout_ms = rnd(4) ? (int64_t)rnd(30) : pick_timeout();
+            if (CHK(usocket_server_new(pick_host(), rnd(3) ? 0 : pick_port(), rnd(5) ? &so : NULL, NULL, NULL, NULL,
+                                       rnd(20) ? &out : NULL)) == USOCKET_OK) {
+                usocket_address a;
+                if (usocket_local_name(out, &a) == USOCKET_OK) ports[rnd(8)] = a.port;
+                keep(out);
+            }
+            break;
+        }
+        case 39:
+            if (CHK(usocket_server_next(h, pick_timeout() % 20, rnd(20) ? &out : NULL, rnd(2) ? addrs : NULL)) == USOCKET_OK) keep(out);
+            break;
+        case 40:
+            len = pick_len(rnd(2) ? 64 : sizeof buf);
+            CHK(usocket_server_next_datagram(h, pick_timeout() % 20, rnd(10) ? buf : NULL, len, rnd(10) ? &n : NULL, rnd(2) ? addrs : NULL));
+            break;
+        case 41: {
+            usocket_address a;
+            a.family = (uint8_t)(rnd(4) ? 4 : rnd(2) ? 6 : rnd(256));
+            memset(a.octets, 0, sizeof a.octets);
+            a.octets[0] = 127; a.octets[3] = 1;
+            if (a.family == 6) { memset(a.octets, 0, 16); a.octets[15] = 1; }
+            a.port = pick_port();
+            len = pick_len(rnd(2) ? 64 : 65508);
+            CHK(usocket_server_reply(h, rnd(10) ? buf : NULL, len, rnd(10) ? &a : NULL));
+            break;
+        }
+        case 42: CHK(usocket_host_by_name(pick_host(), rnd(10) ? addrs : NULL)); break;
+        case 43:
+            len = pick_len(rnd(2) ? 64 : sizeof buf);
+            CHK(usocket_write_some(h, rnd(10) ? buf : NULL, len, pick_timeout() % 20, rnd(10) ? &n : NULL));
+            break;
+        case 44:
+            if (rnd(2)) CHK(usocket_server_stop(h));
+            else CHK(usocket_server_wait(h, (int64_t)rnd(3)));
+            break;
         default: { /* write then read on a pool handle */
             CHK(usocket_write(h, buf, rnd(128), &n));
             CHK(usocket_read(h, buf, rnd(128) + 1, &n));

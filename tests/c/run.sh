@@ -145,6 +145,9 @@ cat > "$WORK/hosts" <<'EOF'
 127.0.0.1 usocket-multi.test
 ::1 usocket-multi.test
 127.0.0.1 usocket-v4.test
+::1 usocket-v6first.test
+127.0.0.1 usocket-v6first.test
+::1 usocket-v6.test
 EOF
 netns_ok=0
 if unshare -n -m sh -c 'mount --bind "$1" /etc/nsswitch.conf && mount --bind "$2" /etc/hosts && ip link set lo up' \

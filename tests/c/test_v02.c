@@ -157,6 +157,7 @@ static void test_read_for_timeouts(void)
     for (i = 0; i < 3; i++) {
         CHECK_OK(usocket_set_option(s, USOCKET_OPT_RECEIVE_TIMEOUT, own[i]));
         timeout_is(s, own[i]);
+        n = 77;
         t0 = now_ms();
         CHECK_RC(usocket_read_for(s, buf, sizeof buf, 0, &n), USOCKET_ERR_TIMEOUT);
         CHECK_BETWEEN(now_ms() - t0, 0, 30 * slow());
