@@ -7,8 +7,7 @@ use socket2::{Protocol, SockAddr, Type};
 
 use crate::address::{resolve, resolve_local};
 use crate::error::{Error, Result};
-use crate::socket::{Kind, Socket, Wait};
-use crate::stream::{domain_of, local_for, set_receive_timeout, ConnectOptions};
+use crate::socket::{domain_of, local_for, set_receive_timeout, ConnectOptions, Kind, Socket, Wait};
 
 /// The largest datagram usocket sends: 65,535 less the IPv4 and UDP headers.
 pub(crate) const MAX_DATAGRAM: usize = crate::constants::USOCKET_MAX_DATAGRAM_PACKET_SIZE;
