@@ -202,6 +202,7 @@ pub fn write(s: &Socket, buf: &[u8]) -> Result<usize> {
         let rest = &buf[done..];
         let n = match started {
             Some(at) if done > 0 => send_until(s, rest, || Deadline::at(at, timeout_ms))?,
+            // SAFETY: `rest` is valid for its length for the call.
             _ => s.blocking_out("write", |flags| unsafe {
                 libc::send(fd, rest.as_ptr() as *const libc::c_void, rest.len(), flags | libc::MSG_NOSIGNAL)
             })? as usize,
@@ -219,6 +220,7 @@ fn send_until(s: &Socket, buf: &[u8], deadline: impl FnOnce() -> Deadline) -> Re
     let mut deadline = Some(deadline);
     let mut at = Deadline::never();
     loop {
+        // SAFETY: `buf` is valid for its length for the call.
         let n = unsafe {
             libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
         };
@@ -258,6 +260,7 @@ pub fn write_some(s: &Socket, buf: &[u8], timeout_ms: i64) -> Result<usize> {
     }
     let fd = s.fd();
     if timeout_ms < 0 {
+        // SAFETY: `buf` is valid for its length for the call.
         let n = s.blocking_out("write", |flags| unsafe {
             libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), flags | libc::MSG_NOSIGNAL)
         })?;
@@ -288,6 +291,7 @@ pub fn shutdown(s: &Socket, how: i32) -> Result<()> {
     if s.kind == Kind::StreamServer {
         return Err(Error::wrong_kind("shutdown needs a connected socket, not a stream server socket"));
     }
+    // SAFETY: shutdown on a descriptor this socket owns and keeps open.
     let rc = unsafe { libc::shutdown(s.fd(), how) };
     if rc < 0 {
         return Err(s.fail(crate::error::errno(), "shutdown"));
