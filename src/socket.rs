@@ -20,9 +20,20 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use std::net::{IpAddr, SocketAddr};
+
+use socket2::Domain;
+
+use crate::address::resolve_local;
 use crate::error::{errno, Error, Result};
 use crate::os::{poll_one, Deadline};
-use crate::wait::WaitList;
+
+/// A set of sockets (a wait list) that must forget a socket when it closes.
+/// Sockets know their sets only through this, so `socket` does not depend
+/// on `wait`.
+pub(crate) trait Membership: Send + Sync {
+    fn forget(&self, socket: &Socket);
+}
 
 /// How long a blocking call may wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,8 +79,8 @@ pub struct Socket {
     pub(crate) receive_timeout_ms: AtomicI64,
     /// Send timeout in ms, 0 for none (mirrors SO_SNDTIMEO).
     pub(crate) send_timeout_ms: AtomicI64,
-    /// The wait lists this socket is in.
-    lists: Mutex<Vec<Weak<WaitList>>>,
+    /// The wait lists (or other sets) this socket is in.
+    lists: Mutex<Vec<Weak<dyn Membership>>>,
     /// The socket's address family, learnt on first need (datagram sends).
     pub(crate) is_ipv4: once_cell::sync::OnceCell<bool>,
 }
@@ -194,16 +205,17 @@ impl Socket {
     }
 
     /// Registers a wait list this socket was added to.
-    pub(crate) fn joined_list(&self, list: &Arc<WaitList>) {
+    pub(crate) fn joined_list(&self, list: Weak<dyn Membership>) {
         let mut lists = self.lists.lock();
         lists.retain(|w| w.strong_count() > 0);
-        if !lists.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(list))) {
-            lists.push(Arc::downgrade(list));
+        if !lists.iter().any(|w| Weak::ptr_eq(w, &list)) {
+            lists.push(list);
         }
     }
 
-    pub(crate) fn left_list(&self, list: &WaitList) {
-        self.lists.lock().retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), list));
+    /// Forgets the set at `list` (its address).
+    pub(crate) fn left_list(&self, list: *const ()) {
+        self.lists.lock().retain(|w| w.strong_count() > 0 && w.as_ptr() as *const () != list);
     }
 
     /// Marks the socket closed, takes it out of its wait lists and wakes any
@@ -213,7 +225,7 @@ impl Socket {
         if this.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let lists: Vec<Weak<WaitList>> = std::mem::take(&mut *this.lists.lock());
+        let lists: Vec<Weak<dyn Membership>> = std::mem::take(&mut *this.lists.lock());
         for list in lists.iter().filter_map(Weak::upgrade) {
             list.forget(&this);
         }
@@ -344,3 +356,82 @@ impl Socket {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// What stream and datagram sockets share: connect options, local binding,
+// timeouts.
+
+/// What `connect` is asked to do, for stream and datagram sockets alike (the
+/// C `usocket_connect_options`, checked).
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub datagram: bool,
+    /// Read/receive timeout in ms; <= 0: none. Also bounds the connect.
+    pub timeout_ms: i64,
+    /// Bound for the connect alone; <= 0: `timeout_ms` if set, else the OS's.
+    pub connect_timeout_ms: i64,
+    pub nodelay: bool,
+    pub local_host: Option<String>,
+    pub local_port: u16,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            datagram: false,
+            timeout_ms: 0,
+            connect_timeout_ms: 0,
+            nodelay: true,
+            local_host: None,
+            local_port: 0,
+        }
+    }
+}
+
+pub(crate) fn domain_of(ip: &IpAddr) -> Domain {
+    if ip.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    }
+}
+
+/// The local address to bind for `remote`'s family, if the caller asked for one.
+pub(crate) fn local_for(remote: &IpAddr, host: Option<&str>, port: u16) -> Result<Option<SocketAddr>> {
+    if host.is_none() && port == 0 {
+        return Ok(None);
+    }
+    let wildcard = matches!(host, None | Some("") | Some("0.0.0.0"));
+    if wildcard {
+        let ip: IpAddr = if remote.is_ipv4() {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        };
+        return Ok(Some(SocketAddr::new(ip, port)));
+    }
+    let candidates = resolve_local(host)?;
+    match candidates.iter().find(|ip| ip.is_ipv4() == remote.is_ipv4()) {
+        Some(ip) => Ok(Some(SocketAddr::new(*ip, port))),
+        None => Err(Error::new(
+            crate::error::USOCKET_ERR_ADDRESS_NOT_AVAILABLE,
+            format!("local host {:?} has no address of the remote's family", host.unwrap_or("")),
+        )),
+    }
+}
+
+/// Sets SO_RCVTIMEO / SO_SNDTIMEO and the mirrors.
+pub(crate) fn set_receive_timeout(s: &Socket, ms: i64) -> Result<()> {
+    let d = if ms > 0 { Some(std::time::Duration::from_millis(ms as u64)) } else { None };
+    s.inner.set_read_timeout(d).map_err(|e| Error::from_io(e, "setting the receive timeout"))?;
+    s.receive_timeout_ms.store(ms.max(0), Ordering::Relaxed);
+    Ok(())
+}
+
+pub(crate) fn set_send_timeout(s: &Socket, ms: i64) -> Result<()> {
+    let d = if ms > 0 { Some(std::time::Duration::from_millis(ms as u64)) } else { None };
+    s.inner.set_write_timeout(d).map_err(|e| Error::from_io(e, "setting the send timeout"))?;
+    s.send_timeout_ms.store(ms.max(0), Ordering::Relaxed);
+    Ok(())
+}
+
