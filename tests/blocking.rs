@@ -18,6 +18,7 @@ fn close_under_call(victim: u64, call: impl FnOnce() -> i32 + Send + 'static) {
     let worker = start_blocked(call);
     let closed_at = Instant::now();
     ok(usocket_close(victim));
+    assert!(eventually(Duration::from_secs(2), || worker.is_finished()), "the call was still blocked 2 s after the close");
     let (rc, returned_at) = worker.join().unwrap();
     expect_err(rc, USOCKET_ERR_INVALID_HANDLE);
     let took = returned_at.saturating_duration_since(closed_at);

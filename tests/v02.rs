@@ -264,6 +264,7 @@ fn close_under(victim: u64, call: impl FnOnce() -> i32 + Send + 'static) {
     let t = start_blocked(call);
     let at = Instant::now();
     ok(usocket_close(victim));
+    assert!(eventually(Duration::from_secs(2), || t.is_finished()), "the call was still blocked 2 s after the close");
     let (rc, returned) = t.join().unwrap();
     expect_err(rc, USOCKET_ERR_INVALID_HANDLE);
     let took = returned.saturating_duration_since(at);
