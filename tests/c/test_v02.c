@@ -9,7 +9,6 @@
    WRONG_KIND. */
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/syscall.h>
 #include <sys/time.h>
 
 #include "check.h"
@@ -58,7 +57,7 @@ static void *call_thread(void *arg)
 {
     struct call *c = arg;
     usocket_address peer;
-    __atomic_store_n(&c->tid, (int)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+    __atomic_store_n(&c->tid, check_gettid(), __ATOMIC_SEQ_CST);
     switch (c->op) {
     case OP_READ_FOR:
         c->rc = usocket_read_for(c->h, c->buf, sizeof c->buf, c->timeout, &c->n);
@@ -81,49 +80,14 @@ static void *call_thread(void *arg)
     return NULL;
 }
 
-/* True when thread `tid` sleeps in a system call other than futex (a lock)
-   or nanosleep: /proc/self/task/TID/stat says 'S' and .../syscall names it. */
-static int blocked_in_kernel(int tid)
-{
-    char path[64], text[512];
-    FILE *f;
-    char *p;
-    long nr = -1;
-    int state = 0;
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-    if ((f = fopen(path, "r")) == NULL)
-        return 0;
-    if (fgets(text, sizeof text, f) && (p = strrchr(text, ')')) != NULL)
-        state = p[2];
-    fclose(f);
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
-    if ((f = fopen(path, "r")) == NULL)
-        return 0;
-    if (fscanf(f, "%ld", &nr) != 1)
-        nr = -1;
-    fclose(f);
-    return state == 'S' && nr >= 0 && nr != SYS_futex && nr != SYS_nanosleep && nr != SYS_clock_nanosleep;
-}
-
 /* Starts the call on a thread and waits (bounded) until it sleeps in the kernel. */
 static void start_call(pthread_t *t, struct call *c)
 {
-    double t0;
     c->tid = 0;
     c->returned = 0;
     c->rc = 1;
     REQUIRE(pthread_create(t, NULL, call_thread, c) == 0);
-    t0 = now_ms();
-    while (now_ms() - t0 < 5000 * slow()) {
-        int tid = __atomic_load_n(&c->tid, __ATOMIC_SEQ_CST);
-        if (tid != 0 && blocked_in_kernel(tid))
-            return;
-        if (__atomic_load_n(&c->returned, __ATOMIC_SEQ_CST))
-            break;
-        sleep_ms(2);
-    }
-    check_fail_(__FILE__, __LINE__, "the call (op %d) never blocked (returned %d, rc %d)", c->op, c->returned, c->rc);
-    check_abort_();
+    wait_blocked(&c->tid, &c->returned);
 }
 
 static void close_wakes(enum op op, usocket_t victim, int64_t timeout)
