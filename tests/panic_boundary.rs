@@ -153,6 +153,7 @@ fn every_export_turns_a_panic_into_its_documented_value() {
     for (name, call) in &status {
         let mut x = Scratch::new(a0);
         let rc = panicking(|| call(&mut x));
+        usocket_test_panic_next(false); // disarmed, in case the call never reached the boundary
         assert_eq!(rc, USOCKET_ERR_INTERNAL, "{name} returned {rc} ({}) for a panic inside it", name_of(rc));
         last_is_internal(name);
     }
