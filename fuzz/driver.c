@@ -155,7 +155,7 @@ int main(int argc, char **argv) {
         int64_t v = 0, left = 0;
         bool avail;
         int32_t kind, fd;
-        unsigned which = (unsigned)rnd(45);
+        unsigned which = (unsigned)rnd(46);
         counts[which]++;
         switch (which) {
         case 0: { /* connect, stream or datagram, random options */
@@ -336,6 +336,20 @@ int main(int argc, char **argv) {
             if (rnd(2)) CHK(usocket_server_stop(h));
             else CHK(usocket_server_wait(h, (int64_t)rnd(3)));
             break;
+        case 45: { /* connect bounded by the call's own timeout */
+            usocket_connect_options o;
+            usocket_connect_options_init(&o);
+            o.protocol = rnd(8) ? (int32_t)rnd(2) : (int32_t)next(&rng_state);
+            o.timeout_ms = rnd(2) ? (int64_t)rnd(30) : pick_timeout();
+            o.connect_timeout_ms = rnd(2) ? 0 : pick_timeout();
+            /* never unbounded: a full backlog would wait for the OS's SYN retries */
+            int64_t t = (int64_t)rnd(50);
+            if (CHK(usocket_connect_for(pick_host(), pick_port(), rnd(10) ? &o : NULL, t, rnd(20) ? &out : NULL)) == USOCKET_OK) {
+                if (!rnd(3)) CHK(usocket_set_option(out, USOCKET_OPT_RECEIVE_TIMEOUT, 5));
+                keep(out);
+            }
+            break;
+        }
         default: { /* write then read on a pool handle */
             CHK(usocket_write(h, buf, rnd(128), &n));
             CHK(usocket_read(h, buf, rnd(128) + 1, &n));

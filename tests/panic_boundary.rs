@@ -127,6 +127,7 @@ fn every_export_turns_a_panic_into_its_documented_value() {
     status.push(("usocket_server_set_stack_size", Box::new(|x: &mut Scratch| usocket_server_set_stack_size(srv, 0))));
     status.push(("usocket_server_wait", Box::new(|x: &mut Scratch| usocket_server_wait(srv, 0))));
     status.push(("usocket_connect", Box::new(|x: &mut Scratch| usocket_connect(lo.as_ptr(), port, null(), &mut x.h))));
+    status.push(("usocket_connect_for", Box::new(|x: &mut Scratch| usocket_connect_for(lo.as_ptr(), port, null(), 1000, &mut x.h))));
     status.push(("usocket_listen", Box::new(|x: &mut Scratch| usocket_listen(lo.as_ptr(), 0, null(), &mut x.h))));
     status.push(("usocket_accept", Box::new(|x: &mut Scratch| usocket_accept(l, &mut x.h))));
     status.push(("usocket_accept_from", Box::new(|x: &mut Scratch| usocket_accept_from(l, &mut x.h, null_mut()))));

@@ -740,3 +740,120 @@ fn host_by_name_literals_and_hosts_file() {
     expect_err(usocket_host_by_name(bad.as_ptr() as *const std::ffi::c_char, &mut a), e);
     expect_err(host_by_name("").unwrap_err(), e);
 }
+
+// --- usocket_connect_for -----------------------------------------------------------------
+
+/// A listener whose accept queue is full (nothing accepts), so a further
+/// connect to it can only time out; and the connections that filled it.
+fn full_listener() -> (u64, u16, Vec<u64>) {
+    let (l, port) = listen("127.0.0.1", 0);
+    let mut fillers = vec![];
+    let mut o = connect_opts();
+    o.connect_timeout_ms = 100;
+    for _ in 0..64 {
+        match try_connect("127.0.0.1", port, &o) {
+            Ok(h) => fillers.push(h),
+            Err(rc) => {
+                expect_err(rc, USOCKET_ERR_TIMEOUT);
+                return (l, port, fillers);
+            }
+        }
+    }
+    panic!("64 connects to a backlog of 0 all succeeded: no full listener");
+}
+
+fn connect_for(host: &str, port: u16, o: &usocket_connect_options, timeout_ms: i64) -> Result<u64, i32> {
+    let h = CString::new(host).unwrap();
+    let mut s = 0xAAAA;
+    match usocket_connect_for(h.as_ptr(), port, o, timeout_ms, &mut s) {
+        0 => Ok(s),
+        rc => {
+            assert_eq!(s, 0xAAAA, "*out written by a failed connect_for");
+            Err(rc)
+        }
+    }
+}
+
+#[test]
+fn connect_for_is_bounded_by_its_own_timeout() {
+    let (l, port, fillers) = full_listener();
+    // The options say 5 s (and a 300 ms receive timeout); the call says 200 ms.
+    let mut o = connect_opts();
+    o.connect_timeout_ms = 5000;
+    o.timeout_ms = 300;
+    let (r, took) = timed(|| connect_for("127.0.0.1", port, &o, 200));
+    expect_err(r.unwrap_err(), USOCKET_ERR_TIMEOUT);
+    between(took, 180, 1000);
+    // The options bound nothing here: 100 ms in them, 400 ms in the call.
+    o.connect_timeout_ms = 100;
+    let (r, took) = timed(|| connect_for("127.0.0.1", port, &o, 400));
+    expect_err(r.unwrap_err(), USOCKET_ERR_TIMEOUT);
+    between(took, 380, 1500);
+    // 0: no wait at all.
+    let (r, took) = timed(|| connect_for("127.0.0.1", port, &o, 0));
+    expect_err(r.unwrap_err(), USOCKET_ERR_TIMEOUT);
+    assert!(took < Duration::from_millis(50), "timeout 0 waited {took:?}");
+    // Signals keep the deadline.
+    let o2 = connect_opts();
+    let (r, took, sent) = under_signal_storm(move || connect_for("127.0.0.1", port, &o2, 300));
+    expect_err(r.unwrap_err(), USOCKET_ERR_TIMEOUT);
+    assert!(sent > 50);
+    within_10_percent(took, 300);
+    for h in fillers {
+        ok(usocket_close(h));
+    }
+    ok(usocket_close(l));
+}
+
+#[test]
+fn connect_for_connects_and_keeps_the_receive_timeout_of_its_options() {
+    let (l, port) = listen("127.0.0.1", 8);
+    let mut o = connect_opts();
+    o.timeout_ms = 300;
+    for timeout in [-1i64, 5000] {
+        let c = connect_for("127.0.0.1", port, &o, timeout).unwrap();
+        let s = accept(l);
+        receive_timeout_is(c, 300);
+        write_all(c, b"ok");
+        assert_eq!(read_exact(s, 2), b"ok");
+        ok(usocket_close(c));
+        ok(usocket_close(s));
+    }
+    // 0 on loopback: made at once, or TIMEOUT, never a wait.
+    let (r, took) = timed(|| connect_for("127.0.0.1", port, &o, 0));
+    assert!(took < Duration::from_millis(50), "timeout 0 waited {took:?}");
+    match r {
+        Ok(c) => {
+            ok(usocket_close(c));
+            ok(usocket_close(accept(l)));
+        }
+        Err(rc) => expect_err(rc, USOCKET_ERR_TIMEOUT),
+    }
+    // Refused (a bounded or unbounded call reports the refusal).
+    ok(usocket_close(l));
+    for timeout in [-1i64, 1000] {
+        expect_err(connect_for("127.0.0.1", port, &connect_opts(), timeout).unwrap_err(), USOCKET_ERR_CONNECTION_REFUSED);
+    }
+    // Datagram sockets connect at once, whatever the timeout.
+    let u = udp("127.0.0.1", 0);
+    let mut o = connect_opts();
+    o.protocol = USOCKET_DATAGRAM;
+    for timeout in [0i64, -1, 100] {
+        let d = connect_for("127.0.0.1", local_port(u), &o, timeout).unwrap();
+        let mut n = 0;
+        ok(usocket_send(d, b"hi".as_ptr(), 2, null(), 0, &mut n));
+        ok(usocket_close(d));
+    }
+    ok(usocket_close(u));
+    // Bad input.
+    let mut h = 0;
+    let e = USOCKET_ERR_INVALID_ARGUMENT;
+    expect_err(usocket_connect_for(null(), port, null(), 100, &mut h), e);
+    let lo = lo();
+    expect_err(usocket_connect_for(lo.as_ptr(), port, null(), 100, null_mut()), e);
+    let bad = [0x31u8, 0xff, 0];
+    expect_err(usocket_connect_for(bad.as_ptr() as *const std::ffi::c_char, port, null(), 100, &mut h), e);
+    let mut o = connect_opts();
+    o.protocol = 5;
+    expect_err(usocket_connect_for(lo.as_ptr(), port, &o, 100, &mut h), e);
+}

@@ -1,7 +1,7 @@
 /* The calls of version 0.2 (C-API.md "Additions of version 0.2"):
    usocket_read_for, usocket_accept_for, usocket_receive_for (bounded by
    their own timeout, never reading or changing the socket's SO_RCVTIMEO),
-   usocket_dup_fd, usocket_server_next, usocket_server_next_datagram,
+   usocket_connect_for, usocket_dup_fd, usocket_server_next, usocket_server_next_datagram,
    usocket_server_reply and usocket_host_by_name (literals and "localhost"
    here; a name whose resolver order is IPv6 first in test_resolve_netns).
    Also: a close from another thread wakes each blocking one, signals keep
@@ -501,7 +501,42 @@ static void test_bad_input(void)
     CHECK_OK(usocket_close(w));
 }
 
+static void test_connect_for(void)
+{
+    usocket_t fillers[64], l, c = 77, s;
+    usocket_connect_options o;
+    size_t nfill, i;
+    uint16_t port;
+    double t0;
+    l = full_listener(&port, fillers, 64, &nfill);
+    usocket_connect_options_init(&o);
+    o.connect_timeout_ms = 5000; /* the call's own timeout wins */
+    o.timeout_ms = 300;
+    t0 = now_ms();
+    CHECK_RC(usocket_connect_for("127.0.0.1", port, &o, 200, &c), USOCKET_ERR_TIMEOUT);
+    CHECK_BETWEEN(now_ms() - t0, 180, 1000 * slow());
+    t0 = now_ms();
+    CHECK_RC(usocket_connect_for("127.0.0.1", port, &o, 0, &c), USOCKET_ERR_TIMEOUT);
+    CHECK_BETWEEN(now_ms() - t0, 0, 50 * slow());
+    CHECK_EQ_INT(c, 77);
+    for (i = 0; i < nfill; i++)
+        CHECK_OK(usocket_close(fillers[i]));
+    CHECK_OK(usocket_close(l));
+    /* a live listener: connected, with the options' receive timeout */
+    l = listener_on("127.0.0.1", &port);
+    CHECK_OK(usocket_connect_for("127.0.0.1", port, &o, -1, &c));
+    timeout_is(c, 300);
+    REQUIRE_OK(usocket_accept(l, &s));
+    CHECK_OK(usocket_close(c));
+    CHECK_OK(usocket_close(s));
+    CHECK_OK(usocket_close(l));
+    CHECK_RC(usocket_connect_for("127.0.0.1", port, NULL, 1000, &c), USOCKET_ERR_CONNECTION_REFUSED);
+    CHECK_RC(usocket_connect_for(NULL, port, NULL, 1000, &c), USOCKET_ERR_INVALID_ARGUMENT);
+    CHECK_RC(usocket_connect_for("127.0.0.1", port, NULL, 1000, NULL), USOCKET_ERR_INVALID_ARGUMENT);
+}
+
 static const struct check_case cases[] = {
+    CHECK_CASE(test_connect_for),
     CHECK_CASE(test_read_for_timeouts),
     CHECK_CASE(test_accept_for),
     CHECK_CASE(test_receive_for),
