@@ -23,7 +23,6 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,38 +158,58 @@ fn expect_local(s: &Socket, call: &str) -> Result<()> {
 
 /// The socket file a socket created by binding to a path: removed (once)
 /// when the socket is closed or dropped, if the file at that path is still
-/// the one it made (same device and inode), so a file someone put there
-/// since is never removed.
+/// the one it made, so a file someone put there since is never removed.
+///
+/// "Still the one" is: same device and inode. An `O_PATH` descriptor of the
+/// file (close-on-exec) keeps its inode alive until then, so that no other
+/// file can get the same inode number meanwhile.
 pub struct BoundFile {
     /// Absolute, so a later change of directory does not matter.
     path: PathBuf,
-    dev: u64,
-    ino: u64,
-    removed: AtomicBool,
+    /// The pin; taken (and closed) by the removal.
+    pin: parking_lot::Mutex<Option<std::os::fd::OwnedFd>>,
 }
 
 impl BoundFile {
     /// Records the socket file at `path`, just bound.
     fn record(path: &Path) -> Result<BoundFile> {
+        use std::os::fd::FromRawFd;
         let path = if path.is_absolute() {
             path.to_path_buf()
         } else {
             std::env::current_dir().map_err(|e| Error::from_io(e, "getcwd"))?.join(path)
         };
-        let (dev, ino) = identity(&path).map_err(|e| Error::from_io(e, &format!("lstat {}", path.display())))?;
-        Ok(BoundFile { path, dev, ino, removed: AtomicBool::new(false) })
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Error::invalid_argument("the path contains a NUL byte"))?;
+        // SAFETY: c_path is a NUL-terminated string; open does not keep it.
+        let fd = unsafe { libc::open(c_path.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::last_os(&format!("open(O_PATH) {}", path.display())));
+        }
+        // SAFETY: fd was just opened and is owned by nobody else.
+        let pin = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        Ok(BoundFile { path, pin: parking_lot::Mutex::new(Some(pin)) })
     }
 
     /// Removes the file if it is still ours; the second call does nothing.
     pub fn remove(&self) {
-        if self.removed.swap(true, Ordering::AcqRel) {
+        use std::os::fd::AsRawFd;
+        let pin = match self.pin.lock().take() {
+            Some(pin) => pin,
+            None => return,
+        };
+        // SAFETY: all zeroes is a valid stat; fstat writes it.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: pin is an open descriptor and st is valid for writing.
+        if unsafe { libc::fstat(pin.as_raw_fd(), &mut st) } != 0 {
             return;
         }
         if let Ok((dev, ino)) = identity(&self.path) {
-            if dev == self.dev && ino == self.ino {
+            if dev == st.st_dev && ino == st.st_ino {
                 let _ = std::fs::remove_file(&self.path);
             }
         }
+        drop(pin);
     }
 }
 
@@ -374,6 +393,8 @@ pub fn listen(path: &str, opts: &ListenOptions) -> Result<Arc<Socket>> {
 }
 
 fn name_of(s: &Socket, peer: bool) -> Result<Vec<u8>> {
+    let call = if peer { "usocket_peer_path" } else { "usocket_local_path" };
+    expect_local(s, call)?;
     // SAFETY: all zeroes is a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -384,7 +405,6 @@ fn name_of(s: &Socket, peer: bool) -> Result<Vec<u8>> {
         return Err(s.fail(errno(), if peer { "getpeername" } else { "getsockname" }));
     }
     if storage.ss_family as libc::c_int != libc::AF_UNIX {
-        let call = if peer { "usocket_peer_path" } else { "usocket_local_path" };
         return Err(Error::wrong_kind(format!("{call} needs a Unix-domain socket, not an IP (TCP or UDP) {}", s.kind.name())));
     }
     Ok(address_text(&storage, len))
