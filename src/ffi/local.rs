@@ -201,18 +201,17 @@ pub extern "C" fn usocket_receive_local(
         if !from.is_null() && from_len.is_null() {
             return Err(Error::invalid_argument("from_len is NULL while from is not"));
         }
-        let from = if from.is_null() { None } else { Some(out_buf(from as *mut u8, from_cap, "from")?) };
+        // NULL `from` is an empty buffer: nothing is written to it either way.
+        let from: &mut [u8] = if from.is_null() { &mut [] } else { out_buf(from as *mut u8, from_cap, "from")? };
         let sock = registry::socket(s)?;
-        let want_from = from.is_some() || !from_len.is_null();
+        let want_from = !from_len.is_null();
         let (n, sender) = local::receive(&sock, buf, timeout_ms, want_from)?;
         *nreceived = n;
         if let Some(sender) = sender {
-            if let Some(from) = from {
-                if !from.is_empty() {
-                    let k = sender.len().min(from.len() - 1);
-                    from[..k].copy_from_slice(&sender[..k]);
-                    from[k] = 0;
-                }
+            if !from.is_empty() {
+                let k = sender.len().min(from.len() - 1);
+                from[..k].copy_from_slice(&sender[..k]);
+                from[k] = 0;
             }
             if let Some(from_len) = from_len.as_mut() {
                 *from_len = sender.len();
