@@ -534,3 +534,80 @@ pub fn receive(s: &Socket, buf: &mut [u8], timeout_ms: i64, want_from: bool) -> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(addr: &LocalAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+        // SAFETY: all zeroes is a valid sockaddr_storage; the copy stays
+        // within the SockAddr's length, which is at most its size.
+        unsafe {
+            let mut st: libc::sockaddr_storage = std::mem::zeroed();
+            std::ptr::copy_nonoverlapping(
+                addr.addr.as_ptr() as *const u8,
+                &mut st as *mut libc::sockaddr_storage as *mut u8,
+                addr.addr.len() as usize,
+            );
+            (st, addr.addr.len())
+        }
+    }
+
+    #[test]
+    fn a_file_path_counts_its_nul() {
+        let a = LocalAddr::parse("/tmp/x.sock").unwrap();
+        assert!(!a.is_abstract());
+        assert_eq!(a.addr.len() as usize, PATH_OFFSET + 11 + 1);
+        let (st, len) = raw(&a);
+        assert_eq!(address_text(&st, len), b"/tmp/x.sock");
+    }
+
+    #[test]
+    fn an_abstract_name_is_exactly_its_bytes() {
+        let a = LocalAddr::parse("@name").unwrap();
+        assert!(a.is_abstract());
+        assert_eq!(a.addr.len() as usize, PATH_OFFSET + 1 + 4);
+        let (st, len) = raw(&a);
+        assert_eq!(address_text(&st, len), b"@name");
+        // the empty abstract name is one NUL
+        let e = LocalAddr::parse("@").unwrap();
+        assert_eq!(e.addr.len() as usize, PATH_OFFSET + 1);
+    }
+
+    #[test]
+    fn lengths_at_the_limit() {
+        let p = "/".to_owned() + &"p".repeat(LOCAL_PATH_MAX - 1);
+        assert!(LocalAddr::parse(&p).is_ok());
+        let e = LocalAddr::parse(&(p.clone() + "p")).err().unwrap();
+        assert_eq!(e.code, crate::error::USOCKET_ERR_INVALID_ARGUMENT);
+        let n = "@".to_owned() + &"n".repeat(LOCAL_PATH_MAX);
+        let a = LocalAddr::parse(&n).unwrap();
+        assert_eq!(a.addr.len() as usize, PATH_OFFSET + SUN_PATH_LEN);
+        let (st, len) = raw(&a);
+        assert_eq!(address_text(&st, len), n.as_bytes());
+        assert!(LocalAddr::parse(&(n + "n")).is_err());
+        assert!(LocalAddr::parse("").is_err());
+    }
+
+    #[test]
+    fn kernel_addresses_read_back() {
+        // SAFETY: all zeroes is a valid sockaddr_storage.
+        let mut st: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        st.ss_family = libc::AF_UNIX as libc::sa_family_t;
+        // unnamed: just the family
+        assert_eq!(address_text(&st, PATH_OFFSET as libc::socklen_t), b"");
+        assert_eq!(address_text(&st, 0), b"");
+        // a full 108-byte path without a NUL (another program's)
+        {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_un.
+            let sun = unsafe { &mut *(&mut st as *mut libc::sockaddr_storage as *mut libc::sockaddr_un) };
+            for c in sun.sun_path.iter_mut() {
+                *c = b'q' as libc::c_char;
+            }
+        }
+        let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        assert_eq!(address_text(&st, len), vec![b'q'; SUN_PATH_LEN]);
+        // a length larger than sockaddr_un is cut to it
+        assert_eq!(address_text(&st, len + 10).len(), SUN_PATH_LEN);
+    }
+}
