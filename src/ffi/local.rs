@@ -65,9 +65,13 @@ unsafe fn write_path(text: &[u8], buf: *mut c_char, cap: usize, len: &mut usize)
 ///   `nodelay` and `local_port` do not apply and are ignored.
 ///
 /// Errors: CONNECTION_REFUSED (nobody accepts at `path`: a stale socket
-/// file), UNKNOWN with `usocket_last_os_error()` ENOENT (no such path),
-/// OPERATION_NOT_PERMITTED (no permission), TIMEOUT, ADDRESS_IN_USE (the
-/// local path), INVALID_ARGUMENT.
+/// file, or a file that is not a socket), UNKNOWN with
+/// `usocket_last_os_error()` ENOENT (no such path) or EPROTOTYPE (a socket
+/// of the other protocol), OPERATION_NOT_PERMITTED (no permission),
+/// TIMEOUT, ADDRESS_IN_USE (the local path), INVALID_ARGUMENT. Every call
+/// on the handle works as on a TCP or UDP socket, except the IP names:
+/// `usocket_local_name` and `usocket_peer_name` are WRONG_KIND (use
+/// `usocket_local_path`, `usocket_peer_path`), and TCP_NODELAY does not apply.
 #[no_mangle]
 pub extern "C" fn usocket_connect_local(path: *const c_char, opts: *const usocket_connect_options, out: *mut usocket_t) -> i32 {
     guard(|| unsafe {
@@ -83,11 +87,15 @@ pub extern "C" fn usocket_connect_local(path: *const c_char, opts: *const usocke
 /// Listens on a Unix-domain stream socket at `path` (`@name`: abstract).
 /// `opts` NULL: defaults (backlog 5, no reuse). A file at `path` is
 /// ADDRESS_IN_USE, except that with `reuse_address` a stale socket file
-/// (one nobody accepts on) is replaced; never a file that is not a socket,
-/// never a live socket. Closing the listener removes the file it created
-/// (if it is still that file). Errors also: UNKNOWN with ENOENT (no such
-/// directory), OPERATION_NOT_PERMITTED, INVALID_ARGUMENT (path too long,
-/// negative backlog). Accept with `usocket_accept` and the other accept calls.
+/// (one nobody accepts on) is replaced; never a file that is not a socket
+/// (nor a symbolic link), never a live socket. Whether a socket file is
+/// stale is asked by connecting to it once: refused means stale; a live
+/// server sees that connection end at once. Closing the listener removes
+/// the file it created (if it is still that file). Errors also: UNKNOWN
+/// with ENOENT (no such directory), OPERATION_NOT_PERMITTED,
+/// INVALID_ARGUMENT (path too long, negative backlog). Accept with
+/// `usocket_accept` and the other accept calls: the client's address is
+/// family 0, zero octets, port 0.
 #[no_mangle]
 pub extern "C" fn usocket_listen_local(path: *const c_char, opts: *const usocket_listen_options, out: *mut usocket_t) -> i32 {
     guard(|| unsafe {

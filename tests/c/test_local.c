@@ -372,6 +372,13 @@ static void test_missing_path(void)
         CHECK_EQ_INT(usocket_last_os_error(), ENOENT);
         usocket_close(d);
     }
+    /* a socket of the other protocol at the path: UNKNOWN with EPROTOTYPE */
+    {
+        usocket_t d = local_dgram(in_dir(path, sizeof path, "dgram.sock"), NULL);
+        CHECK_RC(usocket_connect_local(path, NULL, &s), USOCKET_ERR_UNKNOWN);
+        CHECK_EQ_INT(usocket_last_os_error(), EPROTOTYPE);
+        usocket_close(d);
+    }
     CHECK_EQ_INT(usocket_open_handles(), 0);
     cleanup_dir();
 }
