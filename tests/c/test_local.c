@@ -1243,6 +1243,165 @@ static void test_server_new_local_arguments(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* EINTR: retried with the time left                                   */
+
+static volatile sig_atomic_t signals_caught;
+
+static void on_sigusr1(int sig)
+{
+    (void)sig;
+    signals_caught++;
+}
+
+enum sop { S_RECEIVE_LOCAL, S_CONNECT_LOCAL, S_ACCEPT };
+
+struct scall {
+    enum sop op;
+    usocket_t h;
+    const char *path;
+    int64_t timeout;
+    int32_t rc;
+    size_t count;
+    double started, ended;
+    int done;
+};
+
+static void *scall_thread(void *arg)
+{
+    struct scall *c = arg;
+    uint8_t buf[64];
+    char from[64];
+    size_t flen;
+    usocket_t out;
+    c->started = now_ms();
+    switch (c->op) {
+    case S_RECEIVE_LOCAL:
+        c->rc = usocket_receive_local(c->h, buf, sizeof buf, c->timeout, &c->count, from, sizeof from, &flen);
+        break;
+    case S_CONNECT_LOCAL: {
+        usocket_connect_options o;
+        usocket_connect_options_init(&o);
+        o.connect_timeout_ms = c->timeout;
+        c->rc = usocket_connect_local(c->path, &o, &out);
+        if (c->rc == USOCKET_OK)
+            usocket_close(out);
+        break;
+    }
+    case S_ACCEPT:
+        c->rc = usocket_accept(c->h, &out);
+        if (c->rc == USOCKET_OK)
+            usocket_close(out);
+        break;
+    }
+    c->ended = now_ms();
+    __atomic_store_n(&c->done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* Runs the call on a thread and pelts it with SIGUSR1 (a handler without
+   SA_RESTART: system calls fail with EINTR) every 10 ms for `for_ms`, then
+   runs `then` (which may end the call) and joins. */
+static void pelt(struct scall *c, double for_ms, void (*then)(const char *), const char *arg)
+{
+    struct sigaction sa;
+    pthread_t t;
+    double t0;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigusr1;
+    sigemptyset(&sa.sa_mask);
+    REQUIRE(sigaction(SIGUSR1, &sa, NULL) == 0);
+    signals_caught = 0;
+    c->rc = 1;
+    c->done = 0;
+    REQUIRE(pthread_create(&t, NULL, scall_thread, c) == 0);
+    t0 = now_ms();
+    while (now_ms() - t0 < for_ms && !__atomic_load_n(&c->done, __ATOMIC_SEQ_CST)) {
+        sleep_ms(10);
+        pthread_kill(t, SIGUSR1);
+    }
+    if (then)
+        then(arg);
+    pthread_join(t, NULL);
+    CHECK_MSG(signals_caught > 0, "no signal reached the handler");
+}
+
+static void send_to(const char *path)
+{
+    usocket_t u = local_dgram(NULL, NULL);
+    size_t n;
+    CHECK_OK(usocket_send_local(u, (const uint8_t *)"late", 4, path, &n));
+    usocket_close(u);
+}
+
+static void connect_to(const char *path)
+{
+    usocket_t c = 0;
+    CHECK_OK(usocket_connect_local(path, NULL, &c));
+    /* closed at once: the accept on the other thread has what it needs */
+    usocket_close(c);
+}
+
+static void test_eintr_is_retried_with_the_time_left(void)
+{
+    char pd[128], path[128];
+    usocket_t d, l, c1 = 0, c2 = 0;
+    usocket_listen_options lo;
+    struct scall k;
+    case_dir();
+    /* a bounded receive_local under signals: TIMEOUT when its time is up */
+    d = local_dgram(in_dir(pd, sizeof pd, "d.sock"), NULL);
+    memset(&k, 0, sizeof k);
+    k.op = S_RECEIVE_LOCAL;
+    k.h = d;
+    k.timeout = 400;
+    pelt(&k, 5000, NULL, NULL);
+    CHECK_RC(k.rc, USOCKET_ERR_TIMEOUT);
+    CHECK_BETWEEN(k.ended - k.started, 395, 400 + 150 * slow());
+    /* an unbounded one: signals for 300 ms, then a datagram */
+    k.timeout = -1;
+    pelt(&k, 300, send_to, pd);
+    CHECK_OK(k.rc);
+    CHECK_EQ_INT(k.count, 4);
+    CHECK(k.ended - k.started >= 290);
+    usocket_close(d);
+    /* accept on a local listener: signals, then a client */
+    l = local_listener(in_dir(path, sizeof path, "l.sock"));
+    memset(&k, 0, sizeof k);
+    k.op = S_ACCEPT;
+    k.h = l;
+    pelt(&k, 300, connect_to, path);
+    CHECK_OK(k.rc);
+    CHECK(k.ended - k.started >= 290);
+    usocket_close(l);
+    /* a connect waiting for room in a full queue: TIMEOUT when its time is up */
+    usocket_listen_options_init(&lo);
+    lo.backlog = 0;
+    REQUIRE_OK(usocket_listen_local(path, &lo, &l));
+    REQUIRE_OK(usocket_connect_local(path, NULL, &c1));
+    {
+        /* fill the queue: Linux keeps backlog + 1 */
+        usocket_connect_options o;
+        usocket_connect_options_init(&o);
+        o.connect_timeout_ms = 100;
+        if (usocket_connect_local(path, &o, &c2) != USOCKET_OK)
+            c2 = 0;
+    }
+    memset(&k, 0, sizeof k);
+    k.op = S_CONNECT_LOCAL;
+    k.path = path;
+    k.timeout = 400;
+    pelt(&k, 5000, NULL, NULL);
+    CHECK_RC(k.rc, USOCKET_ERR_TIMEOUT);
+    CHECK_BETWEEN(k.ended - k.started, 395, 400 + 150 * slow());
+    usocket_close(c1);
+    if (c2)
+        usocket_close(c2);
+    usocket_close(l);
+    CHECK_EQ_INT(usocket_open_handles(), 0);
+    cleanup_dir();
+}
+
+/* ------------------------------------------------------------------ */
 /* No leaks                                                            */
 
 static void test_no_descriptor_leaks(void)
@@ -1324,6 +1483,7 @@ static const struct check_case cases[] = {
     CHECK_CASE(test_close_under_blocked_calls),
     CHECK_CASE(test_server_new_local),
     CHECK_CASE(test_server_new_local_arguments),
+    CHECK_CASE(test_eintr_is_retried_with_the_time_left),
     CHECK_CASE(test_no_descriptor_leaks),
 };
 
