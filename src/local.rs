@@ -128,28 +128,9 @@ pub(crate) fn address_text(storage: &libc::sockaddr_storage, len: libc::socklen_
     }
 }
 
-/// The socket's address family (SO_DOMAIN).
-fn family(s: &Socket) -> Result<libc::c_int> {
-    let mut v: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: v and len are valid for getsockopt to write an int into.
-    let rc = unsafe {
-        libc::getsockopt(s.fd(), libc::SOL_SOCKET, libc::SO_DOMAIN, &mut v as *mut libc::c_int as *mut libc::c_void, &mut len)
-    };
-    if rc < 0 {
-        return Err(s.fail(errno(), "getsockopt(SO_DOMAIN)"));
-    }
-    Ok(v)
-}
-
-/// Whether `s` is a Unix-domain socket.
-pub fn is_local(s: &Socket) -> Result<bool> {
-    Ok(family(s)? == libc::AF_UNIX)
-}
-
 /// WRONG_KIND unless `s` is a Unix-domain socket.
 fn expect_local(s: &Socket, call: &str) -> Result<()> {
-    if is_local(s)? {
+    if s.is_local() {
         Ok(())
     } else {
         Err(Error::wrong_kind(format!("{call} needs a Unix-domain socket, not an IP (TCP or UDP) {}", s.kind.name())))
@@ -314,6 +295,7 @@ pub fn connect(path: Option<&str>, opts: &ConnectOptions) -> Result<Arc<Socket>>
     }
     let kind = if opts.datagram { Kind::Datagram } else { Kind::Stream };
     let mut s = Socket::new(sock, kind, connected);
+    s.local = true;
     s.bound_file = bound;
     if opts.timeout_ms > 0 {
         set_receive_timeout(&s, opts.timeout_ms)?;
@@ -387,8 +369,13 @@ pub fn listen(path: &str, opts: &ListenOptions) -> Result<Arc<Socket>> {
         Err(e) => return Err(e),
     };
     let mut s = Socket::new(sock, Kind::StreamServer, false);
+    s.local = true;
     s.bound_file = bound;
     s.inner.listen(opts.backlog).map_err(|e| Error::from_io(e, "listen"))?;
+    // Non-blocking, as stream::accept expects of every listener, so that an
+    // accept bounded by a timeout never blocks past it (accepted sockets do
+    // not inherit the flag).
+    s.inner.set_nonblocking(true).map_err(|e| Error::from_io(e, "fcntl"))?;
     Ok(Arc::new(s))
 }
 
@@ -427,10 +414,10 @@ pub fn peer_path(s: &Socket) -> Result<Vec<u8>> {
 /// The peer process's pid, uid and gid (SO_PEERCRED) of a connected
 /// Unix-domain stream socket.
 pub fn peer_credentials(s: &Socket) -> Result<(i32, u32, u32)> {
-    if s.kind != Kind::Stream || !is_local(s)? {
+    if s.kind != Kind::Stream || !s.is_local() {
         return Err(Error::wrong_kind(format!(
             "usocket_peer_credentials needs a connected Unix-domain stream socket, not {} {}",
-            if is_local(s).unwrap_or(false) { "a Unix-domain" } else { "an IP" },
+            if s.is_local() { "a Unix-domain" } else { "an IP" },
             s.kind.name()
         )));
     }

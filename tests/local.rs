@@ -423,7 +423,6 @@ fn a_local_server() {
     o.protocol = USOCKET_DATAGRAM;
     expect_err(usocket_server_new_local(cp.as_ptr(), &o, Some(echo), std::ptr::null_mut(), &mut srv), USOCKET_ERR_INVALID_ARGUMENT);
     o.protocol = USOCKET_STREAM;
-    expect_err(usocket_server_new_local(cp.as_ptr(), &o, None, std::ptr::null_mut(), &mut srv), USOCKET_ERR_INVALID_ARGUMENT);
     make_stale(&p);
     ok(usocket_server_new_local(cp.as_ptr(), &o, Some(echo), std::ptr::null_mut(), &mut srv));
     assert_eq!(path_of(srv, false).unwrap(), p);
@@ -442,6 +441,17 @@ fn a_local_server() {
     assert_eq!(SEEN_PID.load(Ordering::SeqCst), std::process::id() as i32);
     ok(usocket_close(srv));
     assert_eq!(usocket_open_handles(), 0);
+    // no handler: the caller serves with usocket_server_next, peers family 0
+    ok(usocket_server_new_local(cp.as_ptr(), &o, None, std::ptr::null_mut(), &mut srv));
+    let cl = connect_local(Some(&p), false, None).unwrap();
+    let (mut client, mut peer) = (0, usocket_address { family: 9, octets: [7; 16], port: 9 });
+    ok(usocket_server_next(srv, 5000, &mut client, &mut peer));
+    assert_eq!(peer, usocket_address { family: 0, octets: [0; 16], port: 0 });
+    assert_eq!(path_of(client, false).unwrap(), p);
+    for h in [client, cl, srv] {
+        ok(usocket_close(h));
+    }
+    assert!(!Path::new(&p).exists());
 }
 
 #[test]

@@ -930,6 +930,45 @@ static void test_ordinary_calls_on_local_sockets(void)
     t0 = now_ms();
     CHECK_RC(usocket_read(s, buf, sizeof buf, &n), USOCKET_ERR_TIMEOUT);
     CHECK_BETWEEN(now_ms() - t0, 90, 600 * slow());
+    /* the _for calls: bounded by their own timeout */
+    t0 = now_ms();
+    CHECK_RC(usocket_read_for(s, buf, sizeof buf, 100, &n), USOCKET_ERR_TIMEOUT);
+    CHECK_BETWEEN(now_ms() - t0, 90, 600 * slow());
+    CHECK_RC(usocket_read_for(s, buf, sizeof buf, 0, &n), USOCKET_ERR_TIMEOUT);
+    {
+        usocket_t l = local_listener(in_dir(path, sizeof path, "for.sock")), a = 0, x = 0;
+        usocket_address peer;
+        char pd[128];
+        usocket_t d = local_dgram(in_dir(pd, sizeof pd, "for-d.sock"), NULL);
+        t0 = now_ms();
+        CHECK_RC(usocket_accept_for(l, 0, &a, &peer), USOCKET_ERR_TIMEOUT);
+        CHECK_RC(usocket_accept_for(l, 100, &a, &peer), USOCKET_ERR_TIMEOUT);
+        CHECK_BETWEEN(now_ms() - t0, 90, 600 * slow());
+        REQUIRE_OK(usocket_connect_local(path, NULL, &x));
+        memset(&peer, 0xAB, sizeof peer);
+        CHECK_OK(usocket_accept_for(l, 1000, &a, &peer));
+        CHECK_EQ_INT(peer.family, 0);
+        CHECK_RC(usocket_receive_for(d, buf, sizeof buf, 0, &n, &peer), USOCKET_ERR_TIMEOUT);
+        CHECK_OK(usocket_send_local(d, (const uint8_t *)"for", 3, pd, &n));
+        memset(&peer, 0xAB, sizeof peer);
+        CHECK_OK(usocket_receive_for(d, buf, sizeof buf, 1000, &n, &peer));
+        CHECK_EQ_INT(n, 3);
+        CHECK_EQ_INT(peer.family, 0);
+        /* a duplicate descriptor is close-on-exec and the same socket */
+        {
+            int32_t fd = -1;
+            CHECK_OK(usocket_dup_fd(x, &fd));
+            CHECK(fd >= 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC));
+            CHECK(write(fd, "dup", 3) == 3);
+            read_exactly(a, buf, 3);
+            CHECK(memcmp(buf, "dup", 3) == 0);
+            close(fd);
+        }
+        usocket_close(d);
+        usocket_close(x);
+        usocket_close(a);
+        usocket_close(l);
+    }
     /* buffer sizes and keep-alive apply; TCP_NODELAY does not */
     CHECK_OK(usocket_set_option(c, USOCKET_OPT_SEND_BUFFER, 65536));
     CHECK_OK(usocket_get_option(c, USOCKET_OPT_SEND_BUFFER, &v));
@@ -1215,7 +1254,6 @@ static void test_server_new_local_arguments(void)
     CHECK_RC(usocket_server_new_local(path, &o, echo_handler, &seen, &srv), USOCKET_ERR_INVALID_ARGUMENT);
     o.protocol = 9;
     CHECK_RC(usocket_server_new_local(path, &o, echo_handler, &seen, &srv), USOCKET_ERR_INVALID_ARGUMENT);
-    CHECK_RC(usocket_server_new_local(path, NULL, NULL, &seen, &srv), USOCKET_ERR_INVALID_ARGUMENT);
     CHECK_RC(usocket_server_new_local(NULL, NULL, echo_handler, &seen, &srv), USOCKET_ERR_INVALID_ARGUMENT);
     CHECK_RC(usocket_server_new_local(path, NULL, echo_handler, &seen, NULL), USOCKET_ERR_INVALID_ARGUMENT);
     CHECK(!exists(path));
@@ -1237,6 +1275,37 @@ static void test_server_new_local_arguments(void)
         CHECK_OK(usocket_local_path(srv, buf, sizeof buf, &len));
         CHECK_EQ_STR(buf, name);
     }
+    CHECK_OK(usocket_close(srv));
+    CHECK_EQ_INT(usocket_open_handles(), 0);
+    cleanup_dir();
+}
+
+/* A local server with no handler: the caller serves with usocket_server_next. */
+static void test_server_next_on_a_local_server(void)
+{
+    char path[128];
+    usocket_t srv = 0, c, client = 0;
+    usocket_address peer;
+    int32_t pid = 0;
+    uint32_t uid, gid;
+    case_dir();
+    REQUIRE_OK(usocket_server_new_local(in_dir(path, sizeof path, "next.sock"), NULL, NULL, NULL, &srv));
+    CHECK_RC(usocket_server_spawn(srv), USOCKET_ERR_INVALID_ARGUMENT); /* nothing to serve with */
+    CHECK_RC(usocket_server_next(srv, 0, &client, &peer), USOCKET_ERR_TIMEOUT);
+    REQUIRE_OK(usocket_connect_local(path, NULL, &c));
+    memset(&peer, 0xAB, sizeof peer);
+    REQUIRE_OK(usocket_server_next(srv, 5000, &client, &peer));
+    CHECK_EQ_INT(peer.family, 0);
+    CHECK_EQ_INT(peer.port, 0);
+    CHECK_OK(usocket_peer_credentials(client, &pid, &uid, &gid));
+    CHECK_EQ_INT(pid, getpid());
+    check_path(client, 0, path);
+    echo_once(c, client, "next");
+    usocket_close(client);
+    usocket_close(c);
+    CHECK_OK(usocket_server_stop(srv));
+    CHECK(!exists(path));
+    CHECK_RC(usocket_server_next(srv, 0, &client, &peer), USOCKET_ERR_SHUTDOWN);
     CHECK_OK(usocket_close(srv));
     CHECK_EQ_INT(usocket_open_handles(), 0);
     cleanup_dir();
@@ -1483,6 +1552,7 @@ static const struct check_case cases[] = {
     CHECK_CASE(test_close_under_blocked_calls),
     CHECK_CASE(test_server_new_local),
     CHECK_CASE(test_server_new_local_arguments),
+    CHECK_CASE(test_server_next_on_a_local_server),
     CHECK_CASE(test_eintr_is_retried_with_the_time_left),
     CHECK_CASE(test_no_descriptor_leaks),
 };
