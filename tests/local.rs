@@ -17,8 +17,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use usocket::error::{USOCKET_ERR_UNKNOWN, USOCKET_ERR_WRONG_KIND};
-use usocket::ffi::local::*;
-use usocket::ffi::server::*;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
