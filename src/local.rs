@@ -340,10 +340,10 @@ pub fn listen(path: &str, opts: &ListenOptions) -> Result<Arc<Socket>> {
     }
     let addr = LocalAddr::parse(path)?;
     let sock = new_socket(false)?;
-    let bound = match bind(&sock, &addr) {
-        Ok(b) => b,
-        Err(e) if e.code == USOCKET_ERR_ADDRESS_IN_USE && opts.reuse_address && !addr.is_abstract() => {
-            let file = addr.file.as_deref().expect("not abstract");
+    let bound = match (bind(&sock, &addr), addr.file.as_deref()) {
+        (Ok(b), _) => b,
+        // In the abstract namespace (no file) in use is in use.
+        (Err(e), Some(file)) if e.code == USOCKET_ERR_ADDRESS_IN_USE && opts.reuse_address => {
             // Only a socket file, and only one nobody accepts on.
             let stale = match socket_file(file) {
                 Some(id) if is_stale(&addr) => Some(id),
@@ -365,7 +365,7 @@ pub fn listen(path: &str, opts: &ListenOptions) -> Result<Arc<Socket>> {
                 }
             }
         }
-        Err(e) => return Err(e),
+        (Err(e), _) => return Err(e),
     };
     let s = Socket::new_local(sock, Kind::StreamServer, false);
     *s.bound_file.lock() = bound;
