@@ -26,8 +26,11 @@ impl Default for ListenOptions {
     }
 }
 
-/// Connects one stream socket to `addr`, bounded by `deadline`.
-fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, deadline: Deadline) -> Result<socket2::Socket> {
+/// Connects one stream socket to `addr`, bounded by `timeout_ms` (< 0: the
+/// OS's limit; 0: no wait at all, so a connection not made by the time
+/// connect(2) returns is a timeout, as usocket's `:timeout 0`).
+fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, timeout_ms: i64) -> Result<socket2::Socket> {
+    let deadline = Deadline::after_ms(timeout_ms);
     let sock = socket2::Socket::new(domain_of(&addr.ip()), Type::STREAM, Some(Protocol::TCP))
         .map_err(|e| Error::from_io(e, "socket"))?;
     if let Some(local) = local {
@@ -37,6 +40,9 @@ fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, deadline: Deadline) 
     match sock.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.raw_os_error() == Some(libc::EINTR) => {
+            if timeout_ms == 0 {
+                return Err(Error::timeout(&format!("connecting to {addr} (no time to wait)")));
+            }
             // Wait for the outcome; never call connect again.
             let revents = poll_one(sock.as_raw_fd(), libc::POLLOUT, deadline)?;
             if revents == 0 {
@@ -56,8 +62,16 @@ fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, deadline: Deadline) 
 
 /// Opens a TCP connection to `host`:`port`, trying each address in order.
 pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Arc<Socket>> {
+    connect_within(host, port, opts, None)
+}
+
+/// `connect`, with the connect itself bounded by `timeout_ms` when given
+/// (< 0 forever, 0 no wait) instead of the options' timeouts.
+pub fn connect_within(host: &str, port: u16, opts: &ConnectOptions, timeout_ms: Option<i64>) -> Result<Arc<Socket>> {
     let addrs = resolve(host)?;
-    let bound = if opts.connect_timeout_ms > 0 {
+    let bound = if let Some(ms) = timeout_ms {
+        ms.max(-1)
+    } else if opts.connect_timeout_ms > 0 {
         opts.connect_timeout_ms
     } else if opts.timeout_ms > 0 {
         opts.timeout_ms
@@ -73,7 +87,7 @@ pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Arc<Socke
                 continue;
             }
         };
-        match connect_one(SocketAddr::new(ip, port), local, Deadline::after_ms(bound)) {
+        match connect_one(SocketAddr::new(ip, port), local, bound) {
             Ok(sock) => {
                 let s = Socket::new(sock, Kind::Stream, true);
                 if opts.nodelay {
@@ -152,7 +166,8 @@ pub fn accept(listener: &Socket, want_peer: bool, wait: Wait) -> Result<(Arc<Soc
     } else {
         None
     };
-    let s = Socket::new(sock, Kind::Stream, true);
+    // core-local: a Unix-domain listener's clients are Unix-domain sockets.
+    let s = if listener.local { Socket::new_local(sock, Kind::Stream, true) } else { Socket::new(sock, Kind::Stream, true) };
     // SO_RCVTIMEO is inherited from the listener on Linux; mirror it.
     s.receive_timeout_ms.store(listener.receive_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);
     s.send_timeout_ms.store(listener.send_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);
