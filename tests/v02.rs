@@ -794,8 +794,7 @@ fn connect_for_is_bounded_by_its_own_timeout() {
     expect_err(r.unwrap_err(), USOCKET_ERR_TIMEOUT);
     assert!(took < Duration::from_millis(50), "timeout 0 waited {took:?}");
     // Signals keep the deadline.
-    let o2 = connect_opts();
-    let (r, took, sent) = under_signal_storm(move || connect_for("127.0.0.1", port, &o2, 300));
+    let (r, took, sent) = under_signal_storm(move || connect_for("127.0.0.1", port, &connect_opts(), 300));
     expect_err(r.unwrap_err(), USOCKET_ERR_TIMEOUT);
     assert!(sent > 50);
     within_10_percent(took, 300);
