@@ -39,6 +39,11 @@ static uint64_t rnd(uint64_t n) { return n ? next(&rng_state) % n : 0; }
 static const char *hosts[] = {"127.0.0.1", "::1", "[::1]", "localhost", "", "\xff\xfe", "0.0.0.0", "::", NULL};
 static const char *pick_host(void) { return hosts[rnd(sizeof hosts / sizeof *hosts)]; }
 
+/* Unix-domain paths: abstract names only (no files are made), plus bad ones. */
+static char long_path[300];
+static const char *paths[] = {"@usocket-fuzz-a", "@usocket-fuzz-b", "@usocket-fuzz-c", "@", "", "@\xff\xfe", long_path, NULL};
+static const char *pick_path(void) { return paths[rnd(sizeof paths / sizeof *paths)]; }
+
 static uint16_t ports[8];
 static uint16_t pick_port(void) {
     switch (rnd(4)) {
@@ -123,6 +128,7 @@ int main(int argc, char **argv) {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 1;
     unsigned long calls = argc > 2 ? strtoul(argv[2], NULL, 0) : 100000;
     rng_state = seed;
+    memset(long_path, 'p', sizeof long_path - 1); /* longer than sun_path */
     signal(SIGPIPE, SIG_DFL); /* the library must never raise it */
     static uint8_t buf[70000];
     static usocket_t hbuf[64];
@@ -155,7 +161,7 @@ int main(int argc, char **argv) {
         int64_t v = 0, left = 0;
         bool avail;
         int32_t kind, fd;
-        unsigned which = (unsigned)rnd(46);
+        unsigned which = (unsigned)rnd(50);
         counts[which]++;
         switch (which) {
         case 0: { /* connect, stream or datagram, random options */
@@ -347,6 +353,48 @@ int main(int argc, char **argv) {
             if (CHK(usocket_connect_for(pick_host(), pick_port(), rnd(10) ? &o : NULL, t, rnd(20) ? &out : NULL)) == USOCKET_OK) {
                 if (!rnd(3)) CHK(usocket_set_option(out, USOCKET_OPT_RECEIVE_TIMEOUT, 5));
                 keep(out);
+            }
+            break;
+        }
+        case 46: { /* Unix-domain sockets: listen, connect (stream or datagram), server */
+            usocket_connect_options o;
+            usocket_connect_options_init(&o);
+            o.protocol = rnd(8) ? (int32_t)rnd(2) : (int32_t)next(&rng_state);
+            o.timeout_ms = rnd(2) ? (int64_t)rnd(30) : pick_timeout();
+            o.local_host = rnd(3) ? NULL : pick_path();
+            int32_t rc;
+            switch (rnd(3)) {
+            case 0: rc = CHK(usocket_listen_local(pick_path(), NULL, rnd(20) ? &out : NULL)); break;
+            case 1: rc = CHK(usocket_connect_local(pick_path(), rnd(5) ? &o : NULL, rnd(20) ? &out : NULL)); break;
+            default: rc = CHK(usocket_server_new_local(pick_path(), NULL, NULL, NULL, rnd(20) ? &out : NULL)); break;
+            }
+            if (rc == USOCKET_OK) {
+                if (!rnd(3)) CHK(usocket_set_option(out, USOCKET_OPT_RECEIVE_TIMEOUT, 5));
+                keep(out);
+            }
+            break;
+        }
+        case 47: {
+            size_t cap = rnd(4) ? sizeof text : rnd(sizeof text);
+            if (rnd(2)) CHK(usocket_local_path(h, rnd(10) ? text : NULL, cap, rnd(10) ? &n : NULL));
+            else CHK(usocket_peer_path(h, rnd(10) ? text : NULL, cap, rnd(10) ? &n : NULL));
+            break;
+        }
+        case 48: {
+            int32_t pid;
+            uint32_t uid, gid;
+            CHK(usocket_peer_credentials(h, rnd(10) ? &pid : NULL, rnd(10) ? &uid : NULL, rnd(10) ? &gid : NULL));
+            break;
+        }
+        case 49: {
+            size_t from_len = 0;
+            if (rnd(2)) {
+                len = pick_len(rnd(2) ? 64 : 65508);
+                CHK(usocket_send_local(h, rnd(10) ? buf : NULL, len, rnd(2) ? NULL : pick_path(), rnd(10) ? &n : NULL));
+            } else {
+                len = pick_len(sizeof buf);
+                CHK(usocket_receive_local(h, rnd(10) ? buf : NULL, len, pick_timeout() % 20, rnd(10) ? &n : NULL,
+                                          rnd(2) ? text : NULL, rnd(4) ? sizeof text : rnd(sizeof text), rnd(10) ? &from_len : NULL));
             }
             break;
         }
