@@ -36,8 +36,14 @@ fn returns_at_once(what: &str, f: impl FnOnce() + Send + 'static) {
 
 /// The calls another thread makes while `blocked` (a socket handle) is
 /// blocked on in a call: on it, on other handles, on the registry.
-fn others_return_at_once(blocked: u64, stream: bool) {
+/// `spare` was made by the thread that made `blocked` (so it sits in the
+/// same part of the registry, which is sharded by the creating thread);
+/// closing it takes that part's write lock.
+fn others_return_at_once(blocked: u64, stream: bool, spare: u64) {
     let h = blocked;
+    returns_at_once("closing a handle made by the thread that made the blocked one", move || {
+        ok(usocket_close(spare));
+    });
     returns_at_once("usocket_get_option", move || {
         let mut v = 0;
         ok(usocket_get_option(h, USOCKET_OPT_RECEIVE_TIMEOUT, &mut v));
@@ -104,8 +110,9 @@ fn others_return_at_once(blocked: u64, stream: bool) {
 #[test]
 fn no_lock_is_held_across_a_blocked_read() {
     let (c, s) = pair("127.0.0.1");
+    let spare = udp("127.0.0.1", 0);
     let reader = start_blocked(move || read_some(s, 16));
-    others_return_at_once(s, true);
+    others_return_at_once(s, true, spare);
     // Writing on the very handle the read is blocked on.
     returns_at_once("usocket_write on the handle a read is blocked on", move || write_all(s, b"to the peer"));
     assert_eq!(read_exact(c, 11), b"to the peer");
@@ -121,11 +128,12 @@ fn no_lock_is_held_across_a_blocked_read() {
 fn no_lock_is_held_across_a_blocked_accept_receive_or_wait() {
     // accept
     let (l, port) = listen("127.0.0.1", 4);
+    let spares: Vec<u64> = (0..4).map(|_| udp("127.0.0.1", 0)).collect();
     let acceptor = start_blocked(move || {
         let mut s = 0;
         (usocket_accept(l, &mut s), s)
     });
-    others_return_at_once(l, false);
+    others_return_at_once(l, false, spares[0]);
     let c = connect("127.0.0.1", port);
     let ((rc, s), _) = acceptor.join().unwrap();
     ok(rc);
@@ -137,7 +145,7 @@ fn no_lock_is_held_across_a_blocked_accept_receive_or_wait() {
         let mut n = 0;
         (usocket_receive(u, buf.as_mut_ptr(), 8, &mut n, null_mut()), n)
     });
-    others_return_at_once(u, false);
+    others_return_at_once(u, false, spares[1]);
     let v = udp("127.0.0.1", 0);
     let host = CString::new("127.0.0.1").unwrap();
     let mut n = 0;
@@ -155,7 +163,7 @@ fn no_lock_is_held_across_a_blocked_accept_receive_or_wait() {
         let rc = usocket_wait_list_wait(w, -1, ready.as_mut_ptr(), 4, &mut n, null_mut());
         (rc, ready[..n].to_vec())
     });
-    others_return_at_once(s, true);
+    others_return_at_once(s, true, spares[2]);
     let x = udp("127.0.0.1", 0);
     returns_at_once("adding to and removing from the list being waited on", move || {
         ok(usocket_wait_list_add(w, x));
@@ -174,7 +182,7 @@ fn no_lock_is_held_across_a_blocked_accept_receive_or_wait() {
         let mut n = 0;
         (usocket_wait_for_input(socks.as_ptr(), 1, -1, st.as_mut_ptr(), &mut n, null_mut()), n)
     });
-    others_return_at_once(s2, true);
+    others_return_at_once(s2, true, spares[3]);
     write_all(c2, b"!");
     let ((rc, n), _) = waiter.join().unwrap();
     ok(rc);
@@ -197,7 +205,8 @@ fn no_lock_is_held_across_a_blocked_write() {
     });
     // Blocked in the send (the buffers are full), not somewhere else.
     wait_blocked_in(writer.1, &[libc::SYS_sendto, libc::SYS_sendmsg, libc::SYS_poll, libc::SYS_ppoll]);
-    others_return_at_once(c, true);
+    let spare = udp("127.0.0.1", 0);
+    others_return_at_once(c, true, spare);
     assert_eq!(read_exact(s, total).len(), total);
     let (rc, _) = writer.0.join().unwrap();
     ok(rc);
