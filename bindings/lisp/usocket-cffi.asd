@@ -25,6 +25,7 @@
                              (:file "classes")
                              (:file "encoding")
                              (:file "stream")
+                             (:file "fd-stream")
                              (:file "sockets")
                              (:file "datagram")
                              (:file "wait")

@@ -140,6 +140,8 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
   (listener usocket-t) (out :pointer) (peer :pointer))
 (defcore "usocket_close" %close :int32 (s usocket-t))
 (defcore "usocket_shutdown" %shutdown status (s usocket-t) (how :int32))
+(defcore "usocket_shutdown" %shutdown-raw :int32 (s usocket-t) (how :int32))
+(defcore "usocket_dup_fd" %dup-fd status (s usocket-t) (fd :pointer))
 (defcore "usocket_kind" %kind status (s usocket-t) (kind :pointer))
 (defcore "usocket_fd" %fd status (s usocket-t) (fd :pointer))
 
