@@ -47,6 +47,7 @@ systems usocket and usocket-server), for programs written for usocket that canno
                 :components ((:file "framework")
                              (:file "test-basics")
                              (:file "test-streams")
+                             (:file "test-fd-streams")
                              (:file "test-datagram")
                              (:file "test-wait")
                              (:file "test-conditions")

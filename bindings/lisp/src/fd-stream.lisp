@@ -13,12 +13,14 @@
 ;;;; Closing, in any order, from any thread, any number of times:
 ;;;; - CLOSE on the stream flushes (unless :ABORT), shuts the connection down
 ;;;;   (which wakes a thread blocked reading the stream: it sees end of file),
-;;;;   closes the stream's descriptor (SBCL closes it exactly once, with a
-;;;;   CAS) and then the core's handle.
+;;;;   retires the stream's descriptor (see BURY-FD: its number is closed when
+;;;;   the stream is garbage, never while a thread may be inside it) and
+;;;;   closes the core's handle.
 ;;;; - SOCKET-CLOSE closes the stream that way (it wraps the stream's close),
 ;;;;   or only the handle when no stream was made.
 ;;;; Both descriptors are therefore closed once each, never leaked: a stream
-;;;; or socket dropped without a close is closed by its finalizer.
+;;;; or socket dropped without a close is closed by its finalizer; the
+;;;; connection itself ends at the close.
 
 (in-package #:usocket-cffi)
 
@@ -58,30 +60,94 @@ USOCKET's handle when it is closed."
     (wrap-native-close stream usocket)
     stream))
 
+;;; A descriptor that is "dead": a Unix socket whose peer is gone and which is
+;;; shut down both ways. poll says it is readable (and hung up), read gives
+;;; end of file, write fails with EPIPE. Closing a native stream puts a copy
+;;; of it under the stream's descriptor number (dup3, atomically) instead of
+;;; closing that number at once, because another thread may be inside the
+;;; stream, between SBCL's poll and read on that number: closing it there
+;;; makes SBCL's poll loop spin on POLLNVAL, or read another file that took
+;;; the number. The number is closed by the stream's finalizer, once no
+;;; thread can be inside it (a thread reading the stream holds the stream).
+
+(defvar *dead-fd* nil)
+(defvar *dead-fd-lock* (sb-thread:make-mutex :name "usocket-cffi dead descriptor"))
+
+(defconstant +af-unix+ 1)
+(defconstant +sock-stream+ 1)
+(defconstant +o-cloexec+ #o2000000)
+(defconstant +f-setfd+ 2)
+(defconstant +fd-cloexec+ 1)
+(defconstant +shut-rdwr+ 2)
+
+(defun dead-fd ()
+  (or *dead-fd*
+      (sb-thread:with-mutex (*dead-fd-lock*)
+        (or *dead-fd*
+            (sb-alien:with-alien ((sv (array sb-alien:int 2)))
+              (unless (zerop (sb-alien:alien-funcall
+                              (sb-alien:extern-alien "socketpair"
+                                                     (function sb-alien:int sb-alien:int sb-alien:int
+                                                               sb-alien:int (* sb-alien:int)))
+                              +af-unix+ +sock-stream+ 0
+                              (sb-alien:cast sv (* sb-alien:int))))
+                (error 'no-buffers-error :message "socketpair() failed for the dead descriptor"))
+              (let ((keep (sb-alien:deref sv 0)) (drop (sb-alien:deref sv 1)))
+                (sb-alien:alien-funcall
+                 (sb-alien:extern-alien "shutdown" (function sb-alien:int sb-alien:int sb-alien:int))
+                 keep +shut-rdwr+)
+                (sb-unix:unix-close drop)
+                (sb-alien:alien-funcall
+                 (sb-alien:extern-alien "fcntl" (function sb-alien:int sb-alien:int sb-alien:int
+                                                          sb-alien:int))
+                 keep +f-setfd+ +fd-cloexec+)
+                (setf *dead-fd* keep)))))))
+
+(defun bury-fd (fd)
+  "Make the descriptor number FD refer to the dead descriptor (close-on-exec)."
+  (sb-alien:alien-funcall
+   (sb-alien:extern-alien "dup3" (function sb-alien:int sb-alien:int sb-alien:int sb-alien:int))
+   (dead-fd) fd +o-cloexec+))
+
 (defparameter +misc-close+
   ;; SBCL 2.x numbers the ANSI-STREAM-MISC operations; older ones used keywords.
   (if (fboundp 'sb-impl::%stream-opcode) (sb-impl::%stream-opcode :close) :close)
   "The operation ANSI-STREAM-MISC gets from CLOSE.")
 
+(defun close-native-stream (stream usocket misc abort)
+  (unwind-protect
+       (progn
+         (unless abort                  ; send what is buffered
+           (ignore-errors (finish-output stream)))
+         ;; Wake any thread blocked on either descriptor; the connection ends anyway.
+         (unless (closed-p usocket)
+           (without-interrupts (%shutdown-raw (socket usocket) +shut-both+)))
+         (let ((fd (sb-sys:fd-stream-fd stream)))
+           (when (and (>= fd 0)
+                      (eql fd (sb-ext:compare-and-swap (sb-impl::fd-stream-fd stream) fd -1)))
+             ;; SBCL's close now closes no descriptor; the number stays taken
+             ;; by the dead descriptor until the stream is garbage.
+             (bury-fd fd)
+             ;; The buffers are dropped, not given back to SBCL's pool: a
+             ;; thread inside the stream may still hold one (each frees its
+             ;; memory by its own finalizer).
+             (setf (sb-impl::fd-stream-ibuf stream) nil
+                   (sb-impl::fd-stream-obuf stream) nil)
+             (funcall misc stream +misc-close+ t) ; cancels the stream's finalizers
+             (sb-ext:finalize stream (lambda () (sb-unix:unix-close fd)) :dont-save t))))
+    (close-usocket-handle usocket)))
+
 (defun wrap-native-close (stream usocket)
-  "Make STREAM's close (its ANSI-STREAM-MISC :CLOSE operation) also shut the
-connection down first (waking readers) and close USOCKET's handle after."
+  "Make STREAM's close (its ANSI-STREAM-MISC close operation) flush, shut the
+connection down (waking readers), retire the stream's descriptor safely and
+close USOCKET's handle; only the first close of any thread does anything."
   (let ((misc (sb-impl::ansi-stream-misc stream))
         (closing (list nil)))            ; CAS cell: T once a close has begun
     (setf (sb-impl::ansi-stream-misc stream)
           (lambda (stream operation arg1)
             (if (eql operation +misc-close+)
                 (when (null (sb-ext:compare-and-swap (car closing) nil t))
-                  (unwind-protect
-                       (progn
-                         (unless arg1   ; not :abort: send what is buffered
-                           (ignore-errors (finish-output stream)))
-                         ;; Wake any thread blocked on the stream's or the
-                         ;; handle's descriptor; the connection ends anyway.
-                         (unless (closed-p usocket)
-                           (without-interrupts (%shutdown-raw (socket usocket) +shut-both+)))
-                         (funcall misc stream operation t))
-                    (close-usocket-handle usocket)))
+                  (close-native-stream stream usocket misc arg1))
                 (funcall misc stream operation arg1))))
     stream))
 
