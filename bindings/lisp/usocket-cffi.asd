@@ -18,6 +18,7 @@
                 :serial t
                 :components ((:file "package")
                              (:file "library")
+                             (:file "constants")
                              (:file "conditions")
                              (:file "ffi")
                              (:file "slices")

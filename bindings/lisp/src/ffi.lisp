@@ -61,29 +61,7 @@
   (timeout-ms :int64)
   (max-buffer-size :size))
 
-;;; Constants of the header.
-
-(defconstant +stream+ 0)
-(defconstant +datagram+ 1)
-(defconstant +shut-input+ 1)
-(defconstant +shut-output+ 2)
-(defconstant +shut-both+ 3)
-(defconstant +kind-stream+ 0)
-(defconstant +kind-stream-server+ 1)
-(defconstant +kind-datagram+ 2)
-(defconstant +state-none+ 0)
-(defconstant +state-read+ 1)
-(defconstant +opt-receive-timeout+ 0)
-(defconstant +opt-send-timeout+ 1)
-(defconstant +opt-tcp-nodelay+ 2)
-(defconstant +opt-reuse-address+ 3)
-(defconstant +opt-keepalive+ 4)
-(defconstant +opt-broadcast+ 5)
-(defconstant +opt-receive-buffer+ 6)
-(defconstant +opt-send-buffer+ 7)
-
-(defconstant +err-invalid-handle+ -2)
-(defconstant +err-timeout+ -23)
+;;; The header's constants are in constants.lisp, generated from it.
 
 ;;; The registry of definitions, for the header test.
 

@@ -95,7 +95,9 @@ streams the conservative GC still sees may hold."
   "Make a connected pair, read and write, then close the client with CLOSER;
 check the handle and both descriptors are gone and the peer sees end of file."
   (with-native-streams
-    (let ((handles (open-handles)) (fds (open-fd-count)))
+    (let* ((fds (open-fd-count))        ; after a GC: no garbage socket is closed meanwhile
+           (handles (open-handles)))
+      (declare (ignorable fds))
       (with-pair (client server :element-type '(unsigned-byte 8))
         (let* ((out (socket-stream client))
                (fd (sb-sys:fd-stream-fd out))
@@ -157,7 +159,7 @@ check the handle and both descriptors are gone and the peer sees end of file."
 
 (deftest native-stream-concurrent-closes
   (with-native-streams
-    (let ((handles (open-handles)) (fds (open-fd-count)))
+    (let* ((fds (open-fd-count)) (handles (open-handles)))
       (dotimes (round 20)
         (with-pair (client server :element-type '(unsigned-byte 8))
           (let* ((stream (socket-stream client))
