@@ -186,3 +186,26 @@ its variables as strings (a destructuring pattern counts as one required)."
     (is-equal (ipv6-host-to-vector "::1") (get-host-by-name "::1"))
     (is (null (get-host-by-name "127.0.0.1")) "no IPv6 address")
     (is-equal (ipv6-host-to-vector "::1") (get-random-host-by-name "::1"))))
+
+(deftest socket-option-reads-back-what-was-set
+  ;; Exactly the value given, and the socket's SO_RCVTIMEO/SO_SNDTIMEO (what C
+  ;; reads) is that value in ms: no slice, no other timeout set behind it.
+  (with-pair (client server)
+    (flet ((core (option) (usocket-cffi::core-option client option)))
+      (is-equal 0 (core usocket-cffi::+opt-receive-timeout+) "no receive timeout unless asked")
+      (is-equal 0 (core usocket-cffi::+opt-send-timeout+) "no send timeout unless asked")
+      (dolist (v '(0.3 1/3 2 0.05d0))
+        (setf (socket-option client :receive-timeout) v
+              (socket-option client :send-timeout) v)
+        (is (eql v (socket-option client :receive-timeout)))
+        (is (eql v (socket-option client :send-timeout)))
+        (is-equal (ceiling (* v 1000)) (core usocket-cffi::+opt-receive-timeout+))
+        (is-equal (ceiling (* v 1000)) (core usocket-cffi::+opt-send-timeout+)))
+      ;; Reading from a socket with a timeout leaves it as it was.
+      (setf (socket-option client :receive-timeout) 0.1)
+      (signals timeout-error (read-char (socket-stream client)))
+      (is-equal 100 (core usocket-cffi::+opt-receive-timeout+))
+      (setf (socket-option client :receive-timeout) nil
+            (socket-option client :send-timeout) nil)
+      (is-equal 0 (core usocket-cffi::+opt-receive-timeout+))
+      (is-equal 0 (core usocket-cffi::+opt-send-timeout+)))))
