@@ -183,4 +183,9 @@
       (dolist (class *namespace-classes*)
         (is (search (format nil "ok ~(~A~)" class) output)
             (format nil "~(~A~) provoked (output: ~A)" class output)))
+      ;; And the resolver's order, with a private /etc/hosts.
+      (dolist (check '("get-hosts-by-name order" "get-host-by-name: first IPv4"
+                       "get-host-by-name: IPv6 when no IPv4" "*ipv6-only-p*"))
+        (is (search (format nil "ok ~A" check) output)
+            (format nil "~A (output: ~A)" check output)))
       (is (zerop code) (format nil "namespace script failed: ~A" output)))))
