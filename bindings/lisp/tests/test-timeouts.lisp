@@ -136,3 +136,20 @@
           (join storm 30))
         (is (> gcs 10) (format nil "only ~D GCs ran" gcs))
         (is-equal 500 (rcvtimeo server))))))
+
+(deftest partial-send-timeout-is-timeout-error
+  ;; A whole write that times out after some bytes went out signals
+  ;; timeout-error (the shared decision), on the Gray stream and on
+  ;; socket-send's stream path alike.
+  (with-pair (client server :element-type '(unsigned-byte 8))
+    (setf (socket-option client :send-timeout) 0.2
+          (socket-option client :send-buffer) 4096)
+    (let ((data (make-octets (* 16 1024 1024))))
+      (multiple-value-bind (took c)
+          (timed (signals timeout-error
+                          (progn (write-sequence data (socket-stream client))
+                                 (finish-output (socket-stream client)))))
+        (declare (ignore c))
+        (is (< took 5) (format nil "took ~,2F s" took))))
+    ;; Some bytes did go out: the peer can read them.
+    (is (wait-for-input server :timeout 1 :ready-only t))))
