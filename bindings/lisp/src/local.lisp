@@ -16,6 +16,8 @@
 
 (defun local-path-string (path)
   "The core's path text for PATH (a pathname or a string)."
+  (when (and (pathnamep path) (wild-pathname-p path))
+    (invalid-argument nil "~S is a wild pathname, not a socket's path" path))
   (let ((text (etypecase path
                 ;; Not merged with *DEFAULT-PATHNAME-DEFAULTS*: "@name" stays abstract,
                 ;; a relative path is the process's (as the C API takes it).

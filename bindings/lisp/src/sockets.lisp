@@ -111,7 +111,7 @@ addition) codes characters. Restarts: USE-OTHER-PORT, USE-OTHER-HOST, RETRY."
                                 nodelay local-host local-port external-format)
   (check-type protocol (member :stream :datagram))
   (check-element-type element-type)
-  (when (pathnamep host)
+  (when (or (pathnamep host) (and (null host) (pathnamep local-host)))
     (return-from socket-connect-internal
       (connect-local host protocol element-type read-timeout connection-timeout
                      local-host external-format)))
