@@ -47,7 +47,10 @@ for a datagram socket)."
         (macrolet ((opt (slot) `(cffi:foreign-slot-value opts '(:struct connect-options) ',slot)))
           (setf (opt protocol) (if (eq protocol :datagram) +datagram+ +stream+)
                 (opt timeout-ms) (receive-timeout-option-ms timeout)
-                (opt connect-timeout-ms) (connect-timeout-ms connection-timeout)
+                (opt connect-timeout-ms) (let ((ms (connect-timeout-ms connection-timeout)))
+                                           ;; The options' "none" is <= 0; a local
+                                           ;; connect does not wait anyway.
+                                           (if (plusp ms) ms 0))
                 (opt local-host) local))
         (with-local-path (remote path)
           (with-committed-call (code usocket message errno)
