@@ -64,8 +64,10 @@ USOCKET's handle when it is closed."
 ;;; closing that number at once, because another thread may be inside the
 ;;; stream, between SBCL's poll and read on that number: closing it there
 ;;; makes SBCL's poll loop spin on POLLNVAL, or read another file that took
-;;; the number. The number is closed by the stream's finalizer, once no
-;;; thread can be inside it (a thread reading the stream holds the stream).
+;;; the number; and the stream keeps the number (not -1, on which SBCL's
+;;; poll would wait forever). The number is closed by the stream's own
+;;; finalizer (MAKE-FD-STREAM's :AUTO-CLOSE), once no thread can be inside
+;;; it (a thread reading the stream holds the stream).
 
 (defvar *dead-fd* nil)
 (defvar *dead-fd-lock* (sb-thread:make-mutex :name "usocket-cffi dead descriptor"))
@@ -111,27 +113,26 @@ USOCKET's handle when it is closed."
   (if (fboundp 'sb-impl::%stream-opcode) (sb-impl::%stream-opcode :close) :close)
   "The operation ANSI-STREAM-MISC gets from CLOSE.")
 
-(defun close-native-stream (stream usocket misc abort)
+(defun close-native-stream (stream usocket abort)
+  "STREAM's close: flush (unless ABORT), shut the connection down (waking any
+thread blocked on it), retire the descriptor (BURY-FD) and close USOCKET's
+handle. The stream is then closed for every later operation, but what a
+thread already inside it uses stays valid: the descriptor number (now the
+dead descriptor, so a poll there returns at once and a read sees end of
+file) and the buffers (never given back to SBCL's pool). SBCL's own
+finalizer of the stream closes the number once the stream is garbage."
   (unwind-protect
        (progn
          (unless abort                  ; send what is buffered
            (ignore-errors (finish-output stream)))
-         ;; Wake any thread blocked on either descriptor; the connection ends anyway.
          (unless (closed-p usocket)
            (without-interrupts (%shutdown-raw (socket usocket) +shut-both+)))
          (let ((fd (sb-sys:fd-stream-fd stream)))
-           (when (and (>= fd 0)
-                      (eql fd (sb-ext:compare-and-swap (sb-impl::fd-stream-fd stream) fd -1)))
-             ;; SBCL's close now closes no descriptor; the number stays taken
-             ;; by the dead descriptor until the stream is garbage.
-             (bury-fd fd)
-             ;; The buffers are dropped, not given back to SBCL's pool: a
-             ;; thread inside the stream may still hold one (each frees its
-             ;; memory by its own finalizer).
-             (setf (sb-impl::fd-stream-ibuf stream) nil
-                   (sb-impl::fd-stream-obuf stream) nil)
-             (funcall misc stream +misc-close+ t) ; cancels the stream's finalizers
-             (sb-ext:finalize stream (lambda () (sb-unix:unix-close fd)) :dont-save t))))
+           (when (>= fd 0) (bury-fd fd)))
+         ;; What SBCL's close does besides closing the descriptor and pooling
+         ;; the buffers: no buffered input left, every operation a closed-stream error.
+         (setf (sb-impl::ansi-stream-in-index stream) sb-impl::+ansi-stream-in-buffer-length+)
+         (sb-impl::set-closed-flame stream))
     (close-usocket-handle usocket)))
 
 (defun wrap-native-close (stream usocket)
@@ -144,7 +145,7 @@ close USOCKET's handle; only the first close of any thread does anything."
           (lambda (stream operation arg1)
             (if (eql operation +misc-close+)
                 (when (null (sb-ext:compare-and-swap (car closing) nil t))
-                  (close-native-stream stream usocket misc arg1))
+                  (close-native-stream stream usocket arg1))
                 (funcall misc stream operation arg1))))
     stream))
 

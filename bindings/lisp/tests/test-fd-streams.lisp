@@ -233,3 +233,40 @@ check the handle and both descriptors are gone and the peer sees end of file."
       ;; Others are left alone.
       (is (eq :other (handler-case (with-mapped-conditions () (error "plain"))
                        (simple-error () :other)))))))
+
+(deftest native-stream-close-races-readers
+  ;; Readers racing a close from another thread (before, during and after
+  ;; their read, by socket-close or by close): every one returns at once with
+  ;; a byte, end of file or a closed-stream error (never a hang: SBCL's poll
+  ;; on -1 or a closed number; never a type error from a dropped buffer),
+  ;; and no descriptor or handle is left.
+  (with-native-streams
+    (let* ((fds (open-fd-count)) (handles (open-handles))
+           (outcomes (make-hash-table :test 'equal)))
+      (with-sockets (listener)
+        (setf listener (socket-listen "127.0.0.1" 0 :backlog 128
+                                                    :element-type '(unsigned-byte 8)))
+        (dotimes (i 150)
+          (let* ((client (socket-connect "127.0.0.1" (get-local-port listener)
+                                         :element-type '(unsigned-byte 8)))
+                 (server (socket-accept listener))
+                 (in (socket-stream client))
+                 (readers (loop repeat 2
+                                collect (spawn "racing reader"
+                                               (lambda ()
+                                                 (handler-case (read-byte in nil :eof)
+                                                   (sb-int:closed-stream-error () :closed)
+                                                   (error (e) (type-of e))))))))
+            (when (evenp i)
+              (write-byte 1 (socket-stream server))
+              (force-output (socket-stream server)))
+            (if (zerop (mod i 3)) (close in) (socket-close client))
+            (dolist (r readers)
+              (incf (gethash (join r 5) outcomes 0)))
+            (socket-close server))))
+      (maphash (lambda (outcome n)
+                 (is (member outcome '(1 :eof :closed))
+                     (format nil "a reader got ~S (~D times)" outcome n)))
+               outcomes)
+      (is-equal handles (open-handles) "no handle left")
+      (fds-back-to fds))))
