@@ -18,6 +18,7 @@
                 :serial t
                 :components ((:file "package")
                              (:file "library")
+                             (:file "constants")
                              (:file "conditions")
                              (:file "ffi")
                              (:file "slices")
@@ -25,6 +26,7 @@
                              (:file "classes")
                              (:file "encoding")
                              (:file "stream")
+                             (:file "fd-stream")
                              (:file "sockets")
                              (:file "datagram")
                              (:file "wait")
@@ -46,6 +48,7 @@ systems usocket and usocket-server), for programs written for usocket that canno
                 :components ((:file "framework")
                              (:file "test-basics")
                              (:file "test-streams")
+                             (:file "test-fd-streams")
                              (:file "test-datagram")
                              (:file "test-wait")
                              (:file "test-conditions")

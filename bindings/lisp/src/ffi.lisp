@@ -61,29 +61,7 @@
   (timeout-ms :int64)
   (max-buffer-size :size))
 
-;;; Constants of the header.
-
-(defconstant +stream+ 0)
-(defconstant +datagram+ 1)
-(defconstant +shut-input+ 1)
-(defconstant +shut-output+ 2)
-(defconstant +shut-both+ 3)
-(defconstant +kind-stream+ 0)
-(defconstant +kind-stream-server+ 1)
-(defconstant +kind-datagram+ 2)
-(defconstant +state-none+ 0)
-(defconstant +state-read+ 1)
-(defconstant +opt-receive-timeout+ 0)
-(defconstant +opt-send-timeout+ 1)
-(defconstant +opt-tcp-nodelay+ 2)
-(defconstant +opt-reuse-address+ 3)
-(defconstant +opt-keepalive+ 4)
-(defconstant +opt-broadcast+ 5)
-(defconstant +opt-receive-buffer+ 6)
-(defconstant +opt-send-buffer+ 7)
-
-(defconstant +err-invalid-handle+ -2)
-(defconstant +err-timeout+ -23)
+;;; The header's constants are in constants.lisp, generated from it.
 
 ;;; The registry of definitions, for the header test.
 
@@ -140,6 +118,8 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
   (listener usocket-t) (out :pointer) (peer :pointer))
 (defcore "usocket_close" %close :int32 (s usocket-t))
 (defcore "usocket_shutdown" %shutdown status (s usocket-t) (how :int32))
+(defcore "usocket_shutdown" %shutdown-raw :int32 (s usocket-t) (how :int32))
+(defcore "usocket_dup_fd" %dup-fd status (s usocket-t) (fd :pointer))
 (defcore "usocket_kind" %kind status (s usocket-t) (kind :pointer))
 (defcore "usocket_fd" %fd status (s usocket-t) (fd :pointer))
 

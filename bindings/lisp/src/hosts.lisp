@@ -16,8 +16,8 @@
 
 (defvar *default-event-base* nil "Unused here (usocket's IOlib backend).")
 
-(defconstant +max-datagram-packet-size+ 65507
-  "The largest payload of an IPv4 UDP datagram: 65535 less 20 (IP) and 8 (UDP).")
+(setf (documentation '+max-datagram-packet-size+ 'variable) ; constants.lisp
+      "The largest payload of an IPv4 UDP datagram: 65535 less 20 (IP) and 8 (UDP).")
 
 (deftype octet () '(unsigned-byte 8))
 (deftype octets () '(simple-array (unsigned-byte 8) (*)))

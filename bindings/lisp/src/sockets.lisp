@@ -45,8 +45,12 @@ with CODE, VALUE, MESSAGE and ERRNO bound."
 (defmethod socket-stream ((object stream-usocket))
   (or (slot-value object 'stream)
       (setf (slot-value object 'stream)
-            (make-socket-stream object (slot-value object 'element-type)
-                                (slot-value object 'external-format)))))
+            (if (native-stream-socket-p object)
+                (make-native-stream object (slot-value object 'element-type)
+                                    (slot-value object 'external-format)
+                                    (socket-timeout object))
+                (make-socket-stream object (slot-value object 'element-type)
+                                    (slot-value object 'external-format))))))
 
 (defgeneric (setf socket-stream) (stream object))
 
@@ -189,9 +193,13 @@ pointer or NIL) receives the client's address."
 
 (defmethod socket-close ((usocket stream-usocket))
   (let ((stream (slot-value usocket 'stream)))
-    (if (typep stream 'usocket-stream)
-        (close stream)
-        (close-usocket-handle usocket)))
+    (cond ((typep stream 'usocket-stream) (close stream))
+          ((and (native-stream-p stream) (native-stream-socket-p usocket))
+           ;; Its close (see fd-stream.lisp) shuts down, closes the stream's
+           ;; descriptor and the handle; if it was closed already, the handle is too.
+           (close stream)
+           (close-usocket-handle usocket))
+          (t (close-usocket-handle usocket))))
   t)
 
 (defgeneric socket-shutdown (usocket direction)
@@ -208,7 +216,8 @@ Buffered output is sent first."))
     (when (and (typep usocket 'stream-usocket)
                (member direction '(:output :io)))
       (let ((stream (slot-value usocket 'stream)))
-        (when (and (typep stream 'usocket-stream) (open-stream-p stream))
+        (when (and (or (typep stream 'usocket-stream) (native-stream-p stream))
+                   (open-stream-p stream))
           (finish-output stream))))
     (with-socket-context (usocket)
       (%shutdown (socket usocket) how))

@@ -58,7 +58,7 @@
 
 (defun timeout-condition (usocket what seconds)
   (make-condition 'timeout-error
-                  :socket usocket :code +err-timeout+ :errno 110
+                  :socket usocket :code +err-timeout+ :errno 0
                   :message (format nil "~A: timed out after ~A s" what seconds)))
 
 (defmacro core-result (form &rest success-forms)

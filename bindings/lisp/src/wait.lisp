@@ -83,9 +83,10 @@
 (defun buffered-input-p (usocket)
   (and (typep usocket 'stream-usocket)
        (let ((stream (slot-value usocket 'stream)))
-         (and (typep stream 'usocket-stream)
-              (let ((io (stream-io stream)))
-                (< (io-ipos io) (io-iend io)))))))
+         (cond ((typep stream 'usocket-stream)
+                (let ((io (stream-io stream)))
+                  (< (io-ipos io) (io-iend io))))
+               ((native-stream-p stream) (native-buffered-input-p stream))))))
 
 (defun note-buffered-input (usocket)
   "Called when USOCKET's stream has read into its buffer: the wait list it is
@@ -203,9 +204,13 @@ reset those the previous wait set). Returns the list of ready sockets."
       (when (wait-list-pending wl)
         (setf (wait-list-pending wl)
               (delete-if-not (lambda (s)
-                               (when (buffered-input-p s)
-                                 (mark s)
-                                 t))
+                               ;; An fd-stream fills its buffer without telling
+                               ;; us: its socket stays pending, looked at each wait.
+                               (or (when (buffered-input-p s)
+                                     (mark s)
+                                     t)
+                                   (and (typep s 'stream-usocket)
+                                        (native-stream-socket-p s))))
                              (wait-list-pending wl))))
       (let* ((ready (wait-list-ready wl))
              (scratch (wait-list-scratch wl))
