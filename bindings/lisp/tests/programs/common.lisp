@@ -98,7 +98,7 @@
           (t
            (format t "~&RESULT FAIL crash ~A~%" (one-line text))
            (finish-output)
-           (uiop:quit 3)))))
+           (uiop:quit 3 nil)))))
 
 (setf *debugger-hook* #'thread-debugger-hook)
 #+sbcl (setf sb-ext:*invoke-debugger-hook* #'thread-debugger-hook)
@@ -130,7 +130,8 @@ or signals: an error or a timeout is a failure."
   (format t "~&DONE ~D passed, ~D failed, ~D skipped~%"
           (getf *counts* :pass) (getf *counts* :fail) (getf *counts* :skip))
   (finish-output)
-  (uiop:quit 0))
+  ;; without waiting for the program's threads (servers still listening)
+  (uiop:quit 0 nil))
 
 ;;; Loading
 
@@ -146,7 +147,7 @@ prints it, reports the failure as the test LOAD, and exits."
          (detail "~A" (get-output-stream-string log))
          (report :fail "load" (format nil "~A: ~A" (type-of e) e))
          (finish-output)
-         (uiop:quit 2)))))
+         (uiop:quit 2 nil)))))
 
 (defun define-bt2 ()
   "usocket-server 0.8.9 calls bt2:make-thread (bordeaux-threads 0.9); Debian has

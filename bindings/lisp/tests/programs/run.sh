@@ -24,7 +24,8 @@
 # Environment: USOCKET_LIBRARY (the core library; else target/release/
 # libusocket.so, built with cargo if missing), USOCKET_SHARED (the directory
 # holding usocket-0.8.9/; else ../shared beside the repository),
-# UPR_RESULTS, UPR_CACHE (fasl cache; else target/lisp-programs/cache).
+# UPR_RESULTS, UPR_CACHE (fasl cache; else target/lisp-programs/cache),
+# UPR_NO_NAMESPACE=1 (run as a user without the namespace would).
 set -u
 
 LISP=${1:-sbcl}
@@ -99,7 +100,7 @@ if [ -z "${UPR_INSIDE:-}" ]; then
     -keyout "$UPR_TMP/key.pem" -out "$UPR_TMP/cert.pem" >/dev/null 2>&1 ||
     echo "run.sh: openssl could not make a certificate; the TLS tests are skipped"
 
-  if [ "$(id -u)" = 0 ] && unshare -n -m true 2>/dev/null; then
+  if [ -z "${UPR_NO_NAMESPACE:-}" ] && [ "$(id -u)" = 0 ] && unshare -n -m true 2>/dev/null; then
     UPR_INSIDE=namespace unshare -n -m sh "$here/run.sh" "$LISP"
   else
     echo "run.sh: no network namespace (needs root and unshare -n -m): usocket's suites are skipped"
