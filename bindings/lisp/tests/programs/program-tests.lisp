@@ -392,6 +392,8 @@ read timeout: we see end of file (or a reset) within timeout + margin."
                (run-test "hunchentoot.post-echo" #'test-post-echo)
                (run-test "hunchentoot.keep-alive" #'test-keep-alive)
                (run-test "hunchentoot.idle-timeout" #'test-idle-timeout)
+               (report :skip "hunchentoot.write-timeout"
+                       "SBCL's fd-stream waits for output without its timeout (SBCL 2.2.9: a 48 MB write-sequence to an unread loopback socket, stream :timeout 1, still blocks after 60 s), so Hunchentoot's :write-timeout never fires on SBCL, natively or not")
                (run-test "drakma.http-get" (lambda () (test-drakma-get *plain*)))
                (run-test "drakma.http-chunked" (lambda () (test-drakma-chunked *plain*)))
                (run-test "drakma.http-post" (lambda () (test-drakma-post *plain*)))
