@@ -249,7 +249,6 @@ awk -F'\t' -v started="$UPR_STARTED" -v now="$(date +%s)" '
     exit (regress + missing + control_fail + c["FAIL"] > 0) ? 1 : 0
   }' "$results" > "$summary"
 rc=$?
-cat "$summary"
 {
   echo "usocket-cffi program tests ($LISP), $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "== results"
@@ -259,5 +258,6 @@ cat "$summary"
   echo "== summary"
   cat "$summary"
 } > "$UPR_RESULTS"
-echo "(results: $UPR_RESULTS)"
+echo "(results and details: $UPR_RESULTS)"
+cat "$summary"
 exit $rc
