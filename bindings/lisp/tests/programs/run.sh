@@ -22,7 +22,7 @@
 # (not root) the programs still run, usocket's suites are skipped.
 #
 # Environment: USOCKET_LIBRARY (the core library; else target/release/
-# libusocket.so, built with cargo if missing), USOCKET_SHARED (the directory
+# libusocket.so, built with cargo if missing or older than src/), USOCKET_SHARED (the directory
 # holding usocket-0.8.9/; else ../shared beside the repository),
 # UPR_RESULTS, UPR_CACHE (fasl cache; else target/lisp-programs/cache),
 # UPR_NO_NAMESPACE=1 (run as a user without the namespace would).
@@ -67,7 +67,10 @@ if [ -z "${UPR_INSIDE:-}" ]; then
   # The core library.
   if [ -z "${USOCKET_LIBRARY:-}" ]; then
     USOCKET_LIBRARY="$root/target/release/libusocket.so"
-    if [ ! -f "$USOCKET_LIBRARY" ]; then
+    # missing, or older than the core's sources (a stale library would fail
+    # the binding's newer calls)
+    if [ ! -f "$USOCKET_LIBRARY" ] ||
+       [ -n "$(cd "$root" && find src Cargo.toml Cargo.lock build.rs -newer "$USOCKET_LIBRARY" 2>/dev/null | head -1)" ]; then
       echo "== building the core: cargo build --release"
       (cd "$root" && cargo build --release) >/dev/null 2>&1 ||
         { echo "run.sh: cargo build --release failed"; echo "0 passed, 1 failed"; exit 1; }
