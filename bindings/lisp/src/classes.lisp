@@ -16,9 +16,13 @@ stream. usocket-cffi/compat sets it to T.")
    (state :initform nil :accessor state
           :documentation "Set by WAIT-FOR-INPUT: NIL (not ready) or :READ.")
    (timeout :initform nil :initarg :timeout :accessor socket-timeout
-            :documentation "The receive timeout in seconds (NIL: none), kept here:
-the core's SO_RCVTIMEO is the interrupt slice.")
+            :documentation "The receive timeout in seconds (NIL: none), as the user
+gave it; also the socket's SO_RCVTIMEO.")
+   (send-timeout :initform nil :accessor send-timeout-setting
+                 :documentation "The send timeout as the user last gave it (SO_SNDTIMEO holds it in ms).")
    (closed-p :initform nil :accessor closed-p)
+   (local-p :initform nil :initarg :local-p :reader local-p
+            :documentation "Whether it is a Unix-domain socket (see local.lisp).")
    (wait-mark :initform 0 :accessor wait-mark :type fixnum
               :documentation "The wait-list generation that last marked this socket ready."))
   (:documentation "The main socket class. Close sockets with SOCKET-CLOSE."))
