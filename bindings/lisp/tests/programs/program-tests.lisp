@@ -366,6 +366,36 @@ read timeout: we see end of file (or a reset) within timeout + margin."
       (when (and client-thread (bt:thread-alive-p client-thread))
         (ignore-errors (bt:destroy-thread client-thread))))))
 
+;;; serve-event on the stream's descriptor (SBCL programs that multiplex
+;;; usocket streams with sb-sys:add-fd-handler, as BINDINGS.md 0.2 names)
+
+#+sbcl
+(defun test-serve-event ()
+  (let* ((listener (usocket:socket-listen "127.0.0.1" 0 :element-type '(unsigned-byte 8)))
+         (client nil) (server nil) (handler nil) (fired nil))
+    (unwind-protect
+         (progn
+           (setf client (usocket:socket-connect "127.0.0.1" (usocket:get-local-port listener)
+                                                :element-type '(unsigned-byte 8) :timeout 5)
+                 server (usocket:socket-accept listener :element-type '(unsigned-byte 8)))
+           (let ((stream (usocket:socket-stream server)))
+             (unless (typep stream 'sb-sys:fd-stream)
+               (return-from test-serve-event
+                 (fail "socket-stream is a ~S, not an sb-sys:fd-stream" (type-of stream))))
+             (setf handler (sb-sys:add-fd-handler (sb-sys:fd-stream-fd stream) :input
+                                                  (lambda (fd) (declare (ignore fd))
+                                                    (setf fired (read-byte stream nil :eof)))))
+             (write-byte 42 (usocket:socket-stream client))
+             (force-output (usocket:socket-stream client))
+             (loop repeat 50 until fired do (sb-sys:serve-event 0.1))
+             (if (eql fired 42)
+                 :pass
+                 (fail "the fd handler ~:[never ran within 5 s~;read ~:*~S, not 42~]" fired))))
+      (when handler (sb-sys:remove-fd-handler handler))
+      (when client (ignore-errors (usocket:socket-close client)))
+      (when server (ignore-errors (usocket:socket-close server)))
+      (ignore-errors (usocket:socket-close listener)))))
+
 ;;; Order
 
 (defun tls-ready-p ()
@@ -419,4 +449,5 @@ read timeout: we see end of file (or a reset) within timeout + margin."
                      (run-test "drakma.https-keep-alive" (lambda () (test-drakma-keep-alive *tls*))))
                 (ignore-errors (hunchentoot:stop *tls*))))
           (run-test "hunchentoot.ssl-stop-frees-port" (lambda () (test-stop-frees-port :ssl t)))
-          (run-test "cl+ssl.client-server-pair" #'test-cl+ssl-pair)))))
+          (run-test "cl+ssl.client-server-pair" #'test-cl+ssl-pair))))
+  #+sbcl (run-test "sbcl.serve-event-fd-handler" #'test-serve-event))
