@@ -721,8 +721,6 @@ static const char *f_huge_length(void)
 extern int32_t usocket_host_by_name(const char *host, usocket_address *out) WEAK;
 extern int32_t usocket_server_next(usocket_t server, int64_t timeout_ms, usocket_t *client,
                                    usocket_address *peer) WEAK;
-extern int32_t usocket_accept_for(usocket_t listener, int64_t timeout_ms, usocket_t *out,
-                                  usocket_address *peer) WEAK;
 extern int32_t usocket_connect_local(const char *path, const usocket_connect_options *opts, usocket_t *out) WEAK;
 extern int32_t usocket_listen_local(const char *path, const usocket_listen_options *opts, usocket_t *out) WEAK;
 extern int32_t usocket_local_path(usocket_t s, char *buf, size_t cap, size_t *len) WEAK;
@@ -1251,7 +1249,7 @@ static int local_serves(usocket_t l, const char *path)
     usocket_t c, s;
     if (connect_local(path, &c) != USOCKET_OK)
         return 0;
-    int ok = usocket_accept_for && usocket_accept_for(l, 2000, &s, NULL) == USOCKET_OK;
+    int ok = h_wait_input(l, 2000) && usocket_accept(l, &s) == USOCKET_OK;
     if (ok)
         usocket_close(s);
     usocket_close(c);
