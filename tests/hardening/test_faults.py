@@ -18,6 +18,7 @@ import ctypes
 import errno
 import inspect
 import os
+import select
 import shutil
 import socket as stdlib_socket
 import subprocess
@@ -679,17 +680,32 @@ srv.stop()
 """
 
 
+def readline_within(fd, seconds):
+    """One line from descriptor fd, or AssertionError when none comes within seconds."""
+    deadline = time.monotonic() + seconds
+    buf = b""
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"the child said nothing more within {seconds} s (so far {buf!r})")
+        ch = os.read(fd, 1)
+        if not ch:
+            break
+        buf += ch
+    return buf.decode()
+
+
 def f_server_accept_emfile():
     child = subprocess.Popen([sys.executable, "-c", EMFILE_CHILD, str(BINDING)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, bufsize=0)
+    out = child.stdout.fileno()
     try:
-        port = int(child.stdout.readline())
-        assert child.stdout.readline().strip() == "full", "setup: the child could not use up its descriptors"
+        port = int(readline_within(out, 20) or 0)
+        assert readline_within(out, 10).strip() == "full", "setup: the child could not use up its descriptors"
         c = usocket.socket_connect(LO4, port, connect_timeout=2, timeout=3)
         try:
-            child.stdin.write("go\n")
-            child.stdin.flush()
-            freed = child.stdout.readline().split()
+            child.stdin.write(b"go\n")
+            freed = readline_within(out, 10).split()
             t0 = time.monotonic()
             try:
                 line = c.stream.readline()
@@ -704,7 +720,7 @@ def f_server_accept_emfile():
         assert took <= 2.5, f"served {took * 1000:.0f} ms after the free"
     finally:
         try:
-            child.stdin.write("done\n")
+            child.stdin.write(b"done\n")
             child.stdin.close()
         except OSError:
             pass
