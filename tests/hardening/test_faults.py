@@ -700,8 +700,11 @@ def f_server_accept_emfile():
                              stdout=subprocess.PIPE, bufsize=0)
     out = child.stdout.fileno()
     try:
-        port = int(readline_within(out, 20) or 0)
-        assert readline_within(out, 10).strip() == "full", "setup: the child could not use up its descriptors"
+        line = readline_within(out, 20)
+        assert line.strip().isdigit(), f"setup: the child said {line!r}, not its server's port (its stderr is above)"
+        port = int(line)
+        line = readline_within(out, 10)
+        assert line.strip() == "full", f"setup: the child said {line!r}, not that its descriptors are used up"
         c = usocket.socket_connect(LO4, port, connect_timeout=2, timeout=3)
         try:
             child.stdin.write(b"go\n")
