@@ -5,7 +5,8 @@
  *
  * Provokes each fault whose `c` column says `run` and checks that the call
  * fails with the code whose usocket_error_name() is the table's `expected`
- * (or, for `end-of-file`, that the read returned 0 bytes). After each fault
+ * (or, for `end-of-file`, that the read returned 0 bytes; for `ok`, that the
+ * call succeeded with the result the row describes). After each fault
  * the library's open handles and this process's descriptors must be what
  * they were before it: error paths leak nothing.
  *
