@@ -403,11 +403,16 @@ class _Core:
             user = self.load_rcv()
         return SLICE_MS if user <= 0 or user > SLICE_MS else user
 
-    def sliced(self, rc: int, start: float, call: Any) -> int:
-        """After a first slice that timed out: ``call(step)`` again in slices
-        until it does something else or the receive timeout (from ``start``)
-        has passed; the last status."""
-        user = self.rcv_ms or 0
+    def sliced(self, rc: int, first: int, call: Any) -> int:
+        """After a first slice of ``first`` ms that timed out (so the call
+        began ``first`` ms ago): ``call(step)`` again in slices until it does
+        something else or the receive timeout, counted from the start of
+        the call, has passed; the last status. The timeout is read from the
+        core again here (C code may have set it), off the fast path."""
+        if rc != _ERR_TIMEOUT:
+            return rc
+        start = _monotonic() - first / 1000.0
+        user = self.load_rcv()
         while rc == _ERR_TIMEOUT:
             step = SLICE_MS
             if user > 0:
@@ -698,18 +703,13 @@ class SocketIO(io.RawIOBase):
         pool = self._rpool
         out = pool.pop() if pool else pointer(c_size_t())
         if _get_ident() == _MAIN_IDENT:
-            c = self._sock
-            user = c.rcv_ms
+            user = self._sock.rcv_ms
             if user is None:
-                user = c.load_rcv()
-            if user:
-                start = _monotonic()
-                rc = _raw_read_for(self._h, p, n, user if user < SLICE_MS else SLICE_MS, out)
-            else:
-                start = 0.0
-                rc = _raw_read_for(self._h, p, n, SLICE_MS, out)
+                user = self._sock.load_rcv()
+            step = user if 0 < user < SLICE_MS else SLICE_MS
+            rc = _raw_read_for(self._h, p, n, step, out)
             if rc:
-                self._again(rc, p, n, out, start)
+                self._again(rc, p, n, out, step)
         else:
             rc = _raw_read(self._h, p, n, out)
             if rc:
@@ -718,14 +718,14 @@ class SocketIO(io.RawIOBase):
         pool.append(out)
         return k
 
-    def _again(self, rc: int, p: Any, n: int, out: Any, start: float) -> None:
+    def _again(self, rc: int, p: Any, n: int, out: Any, first: int) -> None:
         """After a first slice that failed: the next slices, or raise."""
         h = self._h
 
         def _in_core(step: int) -> int:
             return _raw_read_for(h, p, n, step, out)
 
-        rc = self._sock.sliced(rc, start, _in_core)
+        rc = self._sock.sliced(rc, first, _in_core)
         if rc:
             raise self._sock.error(rc)
 
@@ -754,18 +754,13 @@ class SocketIO(io.RawIOBase):
         out = pool.pop() if pool else pointer(c_size_t())
         try:
             if _get_ident() == _MAIN_IDENT:
-                c = self._sock
-                user = c.rcv_ms
+                user = self._sock.rcv_ms
                 if user is None:
-                    user = c.load_rcv()
-                if user:
-                    start = _monotonic()
-                    rc = _raw_read_for(self._h, buf, n, user if user < SLICE_MS else SLICE_MS, out)
-                else:
-                    start = 0.0
-                    rc = _raw_read_for(self._h, buf, n, SLICE_MS, out)
+                    user = self._sock.load_rcv()
+                step = user if 0 < user < SLICE_MS else SLICE_MS
+                rc = _raw_read_for(self._h, buf, n, step, out)
                 if rc:
-                    self._again(rc, buf, n, out, start)
+                    self._again(rc, buf, n, out, step)
             else:
                 rc = _raw_read(self._h, buf, n, out)
                 if rc:
@@ -843,6 +838,12 @@ class SocketIO(io.RawIOBase):
         c = self._sock
         h = self._h
         main = _get_ident() == _MAIN_IDENT
+        if rc == _ERR_TIMEOUT or done:
+            # blocking from here on: read the send timeout again (C code may have set it)
+            fresh = c.load_snd()
+            if fresh > 0 and user <= 0:
+                start = _monotonic()
+            user = fresh
         view: Optional[memoryview] = None
         base = 0
         at = 0  # where p points, in b
@@ -1025,15 +1026,14 @@ class StreamServerSocket(Usocket):
         p = byref(out)
         h = self._h
         if _get_ident() == _MAIN_IDENT:
-            step = c.first_step()
-            start = _monotonic() if c.rcv_ms else 0.0
-            rc = _raw_accept_for(h, step, p, None)
+            first = c.first_step()
+            rc = _raw_accept_for(h, first, p, None)
             if rc == _ERR_TIMEOUT:
 
                 def _in_core(step: int) -> int:
                     return _raw_accept_for(h, step, p, None)
 
-                rc = c.sliced(rc, start, _in_core)
+                rc = c.sliced(rc, first, _in_core)
         else:
             rc = _raw_accept(h, p)
         if rc:
@@ -1158,15 +1158,14 @@ class DatagramSocket(Usocket):
         h = self._h
         try:
             if _get_ident() == _MAIN_IDENT:
-                step = c.first_step()
-                start = _monotonic() if c.rcv_ms else 0.0
-                rc = _raw_receive_for(h, p, n, step, pout, pa)
+                first = c.first_step()
+                rc = _raw_receive_for(h, p, n, first, pout, pa)
                 if rc == _ERR_TIMEOUT:
 
                     def _in_core(step: int) -> int:
                         return _raw_receive_for(h, p, n, step, pout, pa)
 
-                    rc = c.sliced(rc, start, _in_core)
+                    rc = c.sliced(rc, first, _in_core)
             else:
                 rc = _raw_receive(h, p, n, pout, pa)
             if rc:
@@ -1190,15 +1189,14 @@ class DatagramSocket(Usocket):
         if user is None:
             user = c.load_rcv()
         if _get_ident() == _MAIN_IDENT:
-            step = SLICE_MS if user <= 0 or user > SLICE_MS else user
-            start = _monotonic() if user else 0.0
-            rc = _raw_receive_local(h, p, n, step, pgot, frm, cap, pflen)
+            first = SLICE_MS if user <= 0 or user > SLICE_MS else user
+            rc = _raw_receive_local(h, p, n, first, pgot, frm, cap, pflen)
             if rc == _ERR_TIMEOUT:
 
                 def _in_core(step: int) -> int:
                     return _raw_receive_local(h, p, n, step, pgot, frm, cap, pflen)
 
-                rc = c.sliced(rc, start, _in_core)
+                rc = c.sliced(rc, first, _in_core)
         else:
             rc = _raw_receive_local(h, p, n, user if user > 0 else -1, pgot, frm, cap, pflen)
         if rc:

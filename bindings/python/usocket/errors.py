@@ -18,6 +18,7 @@ errno behind it (``.errno``, ``None`` if none), the core's status code
 from __future__ import annotations
 
 import builtins
+import errno as _errno
 import socket as _socket
 from typing import Dict, Optional, Type
 
@@ -57,6 +58,7 @@ __all__ = [
     "NsNoRecoveryError",
     "NsUnknownError",
     "InvalidSocketStreamError",
+    "PathNotFoundError",
     "exception_class",
     "condition_classes",
 ]
@@ -164,10 +166,16 @@ NsNoRecoveryError = _cls("NsNoRecoveryError", "ns-no-recovery-error", _C.USOCKET
 NsUnknownError = _cls("NsUnknownError", "ns-unknown-error", _C.USOCKET_ERR_NS_UNKNOWN, NsError)
 InvalidSocketStreamError = _cls("InvalidSocketStreamError", "invalid-socket-stream-error", _C.USOCKET_ERR_INVALID_SOCKET_STREAM, SocketError)
 
+PathNotFoundError = _cls(
+    "PathNotFoundError", "unknown-error", _C.USOCKET_ERR_UNKNOWN, UnknownError, builtins.FileNotFoundError,
+    doc="A Unix-domain socket path that does not exist (ENOENT): usocket's ``unknown-error``, "
+    "also Python's FileNotFoundError.",
+)
+
 _BY_CODE: Dict[int, Type[SocketError]] = {}
 _BY_NAME: Dict[str, Type[SocketError]] = {}
 for _c in list(globals().values()):
-    if isinstance(_c, type) and issubclass(_c, SocketError) and _c is not SocketError:
+    if isinstance(_c, type) and issubclass(_c, SocketError) and _c not in (SocketError, PathNotFoundError):
         _BY_NAME[_c.condition] = _c
         if _c.code:
             _BY_CODE[_c.code] = _c
@@ -212,6 +220,8 @@ def last_error(rc: int, context: Optional[str] = None) -> SocketError:
         errno = None
         message = ""
     cls = exception_class(rc)
+    if cls is UnknownError and errno == _errno.ENOENT:
+        cls = PathNotFoundError
     if not message:
         message = cls.condition
     if context:
