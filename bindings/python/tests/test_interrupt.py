@@ -11,13 +11,13 @@ import pytest
 
 import usocket
 
-from conftest import main_thread_in, wait_until
+from conftest import main_thread_in, thread_in, wait_until
 
 LIMIT = 0.2  # seconds from SIGINT to KeyboardInterrupt
 
 # The innermost Python function of each blocking call while it is in the core.
 BLOCKED_IN = {
-    "readinto", "read", "accept", "_receive", "_receive_local", "_in_core", "write", "_write_rest",
+    "readinto", "read", "accept", "receive", "receive_into", "_receive_local", "_in_core", "write", "_write_rest",
     "wait_for_input", "wait", "_serve_tcp", "_serve_udp",
 }
 
@@ -154,7 +154,8 @@ def test_close_from_main_during_read_on_a_thread(pair):
     t = threading.Thread(target=reader)
     t.start()
     started.wait(5)
-    time.sleep(0.1)  # let it enter the core's recv
+    # in the core's read, or about to be: a close wakes it or fails it either way
+    assert thread_in(t, BLOCKED_IN)
     t0 = time.monotonic()
     a.close()
     t.join(5)
@@ -177,7 +178,7 @@ def test_close_during_accept_on_a_thread(listener):
     t = threading.Thread(target=acceptor)
     t.start()
     started.wait(5)
-    time.sleep(0.1)
+    assert thread_in(t, BLOCKED_IN)
     listener.close()
     t.join(5)
     assert not t.is_alive()
@@ -198,7 +199,7 @@ def test_close_during_receive_on_a_thread(udp_server):
     t = threading.Thread(target=receiver)
     t.start()
     started.wait(5)
-    time.sleep(0.1)
+    assert thread_in(t, BLOCKED_IN)
     udp_server.close()
     t.join(5)
     assert not t.is_alive()

@@ -22,7 +22,7 @@ from usocket import _ffi
 from conftest import main_thread_in
 
 # The innermost Python function of each blocking call while it is in the core.
-BLOCKED_IN = {"readinto", "read", "accept", "_receive", "_receive_local", "_in_core", "write", "_write_rest"}
+BLOCKED_IN = {"readinto", "read", "accept", "receive", "receive_into", "_receive_local", "_in_core", "write", "_write_rest"}
 
 _get_option = ctypes.CDLL(_ffi.lib.path).usocket_get_option  # a C caller of our own: its own argtypes
 _get_option.argtypes = [ctypes.c_uint64, ctypes.c_int32, ctypes.POINTER(ctypes.c_int64)]

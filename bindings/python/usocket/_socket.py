@@ -1143,38 +1143,17 @@ class DatagramSocket(Usocket):
         self._last_from = (key, host, port)
         return host, port
 
-    def _receive(self, p: Any, n: int) -> Tuple[int, Any, Any]:
-        """One datagram into ``p`` (``n`` bytes): (its length, host, port)."""
-        if self._local:
-            return self._receive_local(p, n)
-        c = self._c
-        scratch = self._scratch
-        item = scratch.pop() if scratch else _new_dgram_scratch()
-        peer = self._peer_cache
-        if peer is None:
-            peer = self._peer()
-        pa = item[1] if peer is False else None
-        pout = item[3]
-        h = self._h
-        try:
-            if _get_ident() == _MAIN_IDENT:
-                first = c.first_step()
-                rc = _raw_receive_for(h, p, n, first, pout, pa)
-                if rc == _ERR_TIMEOUT:
+    def _receive_again(self, rc: int, first: int, p: Any, n: int, pout: Any, pa: Any) -> None:
+        """After a first receive that failed: the next slices (main thread), or raise."""
+        if first:
+            h = self._h
 
-                    def _in_core(step: int) -> int:
-                        return _raw_receive_for(h, p, n, step, pout, pa)
+            def _in_core(step: int) -> int:
+                return _raw_receive_for(h, p, n, step, pout, pa)
 
-                    rc = c.sliced(rc, first, _in_core)
-            else:
-                rc = _raw_receive(h, p, n, pout, pa)
-            if rc:
-                raise self._error(rc)
-            if peer is False:
-                peer = self._sender(item[0])
-            return item[2].value, peer[0], peer[1]
-        finally:
-            scratch.append(item)
+            rc = self._c.sliced(rc, first, _in_core)
+        if rc:
+            raise self._error(rc)
 
     def _receive_local(self, p: Any, n: int) -> Tuple[int, Any, Any]:
         c = self._c
@@ -1220,13 +1199,39 @@ class DatagramSocket(Usocket):
         buf = pool.pop() if pool else None
         if buf is None or len(buf) < size:
             buf = (c_char * (size if size > _MIN_BUFFER else _MIN_BUFFER))()
+        if self._local:
+            try:
+                k, host, port = self._receive_local(buf, size)
+                return buf[:k], host, port  # type: ignore[return-value]
+            finally:
+                if len(pool) < _POOL_MAX and len(buf) <= _POOL_KEEP:
+                    pool.append(buf)
+        scratch = self._scratch
+        item = scratch.pop() if scratch else _new_dgram_scratch()
+        peer = self._peer_cache
+        if peer is None:
+            peer = self._peer()
+        pa = item[1] if peer is False else None
         try:
-            k, host, port = self._receive(buf, size)
-            data: bytes = buf[:k]  # type: ignore[assignment]
+            if _get_ident() == _MAIN_IDENT:
+                user = self._c.rcv_ms
+                if user is None:
+                    user = self._c.load_rcv()
+                first = user if 0 < user < SLICE_MS else SLICE_MS
+                rc = _raw_receive_for(self._h, buf, size, first, item[3], pa)
+            else:
+                first = 0
+                rc = _raw_receive(self._h, buf, size, item[3], pa)
+            if rc:
+                self._receive_again(rc, first, buf, size, item[3], pa)
+            if peer is False:
+                peer = self._sender(item[0])
+            data: bytes = buf[: item[2].value]  # type: ignore[assignment]
         finally:
+            scratch.append(item)
             if len(pool) < _POOL_MAX and len(buf) <= _POOL_KEEP:
                 pool.append(buf)
-        return data, host, port
+        return data, peer[0], peer[1]
 
     def receive_into(self, buffer: Any) -> Tuple[int, str, int]:
         """Receive one datagram into a writable buffer: ``(nbytes, host, port)``."""
@@ -1245,7 +1250,31 @@ class DatagramSocket(Usocket):
         n = buffer.nbytes if t is memoryview else len(buffer) if t is bytearray else memoryview(buffer).nbytes
         if n > _RAW_MAX:
             n = _RAW_MAX
-        return self._receive(p, n)
+        if self._local:
+            return self._receive_local(p, n)
+        scratch = self._scratch
+        item = scratch.pop() if scratch else _new_dgram_scratch()
+        peer = self._peer_cache
+        if peer is None:
+            peer = self._peer()
+        pa = item[1] if peer is False else None
+        try:
+            if _get_ident() == _MAIN_IDENT:
+                user = self._c.rcv_ms
+                if user is None:
+                    user = self._c.load_rcv()
+                first = user if 0 < user < SLICE_MS else SLICE_MS
+                rc = _raw_receive_for(self._h, p, n, first, item[3], pa)
+            else:
+                first = 0
+                rc = _raw_receive(self._h, p, n, item[3], pa)
+            if rc:
+                self._receive_again(rc, first, p, n, item[3], pa)
+            if peer is False:
+                peer = self._sender(item[0])
+            return item[2].value, peer[0], peer[1]
+        finally:
+            scratch.append(item)
 
     # usocket calls them socket-send / socket-receive
     socket_send = send
