@@ -33,6 +33,9 @@
 ;;;;          load hits both alike. value: binding median / usocket median;
 ;;;;          "binding_us" and "usocket_us" hold the two medians.    unit "ratio"
 ;;;;
+;;;;   --streams native|gray (any measure): the binding's stream is SBCL's
+;;;;          fd-stream or its own Gray stream (default: compat native, plain gray).
+;;;;
 ;;;; Prints exactly one JSON line on stdout, as bench/c does:
 ;;;;   {"status":"ok","measure":"rtt","impl":"binding","value":5.1,"unit":"us",
 ;;;;    "count":...,"elapsed_s":...,"mean":...,"blocks":20}
@@ -241,6 +244,18 @@
       (error (e) (fail "loading ~A: ~A" impl e)))))
 
 (load-impl)
+
+;; --streams native|gray: the binding's SOCKET-STREAM is SBCL's fd-stream
+;; (usocket-cffi/compat's default) or the binding's own Gray stream (plain
+;; usocket-cffi's default). Without it each system keeps its default.
+(let ((streams (opt "streams" nil))
+      (var (and (find-package "USOCKET-CFFI")
+                (find-symbol "*NATIVE-STREAMS*" "USOCKET-CFFI"))))
+  (when (and streams var)
+    (setf (symbol-value var)
+          (cond ((string= streams "native") t)
+                ((string= streams "gray") nil)
+                (t (fail "--streams wants native or gray, not ~A" streams))))))
 
 ;;; The measures, written against usocket's API.
 
