@@ -7,8 +7,7 @@ use socket2::{Protocol, SockAddr, Type};
 
 use crate::address::{resolve, resolve_local};
 use crate::error::{Error, Result};
-use crate::socket::{Kind, Socket, Wait};
-use crate::stream::{domain_of, local_for, set_receive_timeout, ConnectOptions};
+use crate::socket::{domain_of, local_for, set_receive_timeout, ConnectOptions, Kind, Socket, Wait};
 
 /// The largest datagram usocket sends: 65,535 less the IPv4 and UDP headers.
 pub(crate) const MAX_DATAGRAM: usize = crate::constants::USOCKET_MAX_DATAGRAM_PACKET_SIZE;
@@ -19,7 +18,7 @@ fn new_udp(ip: &IpAddr) -> Result<socket2::Socket> {
 
 /// An unconnected datagram socket bound to `host`:`port` (NULL, "" and
 /// "0.0.0.0": the IPv4 wildcard), with SO_REUSEADDR when asked.
-pub(crate) fn bound(host: Option<&str>, port: u16, reuse_address: bool) -> Result<Socket> {
+pub(crate) fn bound(host: Option<&str>, port: u16, reuse_address: bool) -> Result<Arc<Socket>> {
     let ip = resolve_local(host)?[0];
     let sock = new_udp(&ip)?;
     if reuse_address {
@@ -67,7 +66,7 @@ pub fn connect(host: Option<&str>, port: u16, opts: &ConnectOptions) -> Result<A
     if opts.timeout_ms > 0 {
         set_receive_timeout(&socket, opts.timeout_ms)?;
     }
-    Ok(Arc::new(socket))
+    Ok(socket)
 }
 
 /// The destination for a send: the first address of `host` in the socket's

@@ -3,8 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::error::{Error, Result};
-use crate::socket::{Kind, Socket};
-use crate::stream::{set_receive_timeout, set_send_timeout};
+use crate::socket::{set_receive_timeout, set_send_timeout, Kind, Socket};
 
 use crate::constants::{
     USOCKET_OPT_BROADCAST as OPT_BROADCAST, USOCKET_OPT_KEEPALIVE as OPT_KEEPALIVE,

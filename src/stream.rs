@@ -1,43 +1,17 @@
 //! TCP: connect, listen, accept, read, write, shutdown.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use socket2::{Domain, Protocol, SockAddr, Type};
+use socket2::{Protocol, SockAddr, Type};
 
 use crate::address::{resolve, resolve_local};
 use crate::constants::{USOCKET_DEFAULT_BACKLOG, USOCKET_SHUT_BOTH, USOCKET_SHUT_INPUT, USOCKET_SHUT_OUTPUT};
 use crate::error::{Error, Result, USOCKET_ERR_INVALID_ARGUMENT};
 use crate::os::{poll_one, Deadline};
-use crate::socket::{Kind, Socket, Wait};
-
-/// What `connect` is asked to do (the C `usocket_connect_options`, checked).
-#[derive(Clone, Debug)]
-pub struct ConnectOptions {
-    pub datagram: bool,
-    /// Read/receive timeout in ms; <= 0: none. Also bounds the connect.
-    pub timeout_ms: i64,
-    /// Bound for the connect alone; <= 0: `timeout_ms` if set, else the OS's.
-    pub connect_timeout_ms: i64,
-    pub nodelay: bool,
-    pub local_host: Option<String>,
-    pub local_port: u16,
-}
-
-impl Default for ConnectOptions {
-    fn default() -> Self {
-        ConnectOptions {
-            datagram: false,
-            timeout_ms: 0,
-            connect_timeout_ms: 0,
-            nodelay: true,
-            local_host: None,
-            local_port: 0,
-        }
-    }
-}
+use crate::socket::{domain_of, local_for, set_receive_timeout, ConnectOptions, Kind, Socket, Wait};
 
 /// What `listen` is asked to do.
 #[derive(Clone, Debug)]
@@ -50,56 +24,6 @@ impl Default for ListenOptions {
     fn default() -> Self {
         ListenOptions { reuse_address: false, backlog: USOCKET_DEFAULT_BACKLOG }
     }
-}
-
-pub(crate) fn domain_of(ip: &IpAddr) -> Domain {
-    if ip.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
-    }
-}
-
-/// The local address to bind for `remote`'s family, if the caller asked for one.
-pub(crate) fn local_for(remote: &IpAddr, host: Option<&str>, port: u16) -> Result<Option<SocketAddr>> {
-    if host.is_none() && port == 0 {
-        return Ok(None);
-    }
-    let wildcard = match host {
-        None | Some("") | Some("0.0.0.0") => true,
-        _ => false,
-    };
-    if wildcard {
-        let ip: IpAddr = if remote.is_ipv4() {
-            std::net::Ipv4Addr::UNSPECIFIED.into()
-        } else {
-            std::net::Ipv6Addr::UNSPECIFIED.into()
-        };
-        return Ok(Some(SocketAddr::new(ip, port)));
-    }
-    let candidates = resolve_local(host)?;
-    match candidates.iter().find(|ip| ip.is_ipv4() == remote.is_ipv4()) {
-        Some(ip) => Ok(Some(SocketAddr::new(*ip, port))),
-        None => Err(Error::new(
-            crate::error::USOCKET_ERR_ADDRESS_NOT_AVAILABLE,
-            format!("local host {:?} has no address of the remote's family", host.unwrap_or("")),
-        )),
-    }
-}
-
-/// Sets SO_RCVTIMEO / SO_SNDTIMEO and the mirrors.
-pub(crate) fn set_receive_timeout(s: &Socket, ms: i64) -> Result<()> {
-    let d = if ms > 0 { Some(std::time::Duration::from_millis(ms as u64)) } else { None };
-    s.inner.set_read_timeout(d).map_err(|e| Error::from_io(e, "setting the receive timeout"))?;
-    s.receive_timeout_ms.store(ms.max(0), Ordering::Relaxed);
-    Ok(())
-}
-
-pub(crate) fn set_send_timeout(s: &Socket, ms: i64) -> Result<()> {
-    let d = if ms > 0 { Some(std::time::Duration::from_millis(ms as u64)) } else { None };
-    s.inner.set_write_timeout(d).map_err(|e| Error::from_io(e, "setting the send timeout"))?;
-    s.send_timeout_ms.store(ms.max(0), Ordering::Relaxed);
-    Ok(())
 }
 
 /// Connects one stream socket to `addr`, bounded by `deadline`.
@@ -158,7 +82,7 @@ pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Arc<Socke
                 if opts.timeout_ms > 0 {
                     set_receive_timeout(&s, opts.timeout_ms)?;
                 }
-                return Ok(Arc::new(s));
+                return Ok(s);
             }
             Err(e) => last = Some(e),
         }
@@ -185,7 +109,7 @@ pub fn listen(host: Option<&str>, port: u16, opts: &ListenOptions) -> Result<Arc
     sock.set_nonblocking(true).map_err(|e| Error::from_io(e, "fcntl"))?;
     // Accepted sockets inherit TCP_NODELAY: on by default, as for connect.
     let _ = sock.set_nodelay(true);
-    Ok(Arc::new(Socket::new(sock, Kind::StreamServer, false)))
+    Ok(Socket::new(sock, Kind::StreamServer, false))
 }
 
 /// Accepts one connection, waiting as `wait` says (the listener's receive
@@ -232,7 +156,7 @@ pub fn accept(listener: &Socket, want_peer: bool, wait: Wait) -> Result<(Arc<Soc
     // SO_RCVTIMEO is inherited from the listener on Linux; mirror it.
     s.receive_timeout_ms.store(listener.receive_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);
     s.send_timeout_ms.store(listener.send_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);
-    Ok((Arc::new(s), peer))
+    Ok((s, peer))
 }
 
 /// Reads at least one byte, or 0 at end of file, waiting up to the

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use crate::error::{errno, Error, Result};
 use crate::os::{poll_many, Deadline};
-use crate::socket::Socket;
+use crate::socket::{Membership, Socket};
 
 /// The poll events that mean "a read (or accept) would not block".
 pub(crate) const READY_EVENTS: libc::c_short = libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLRDHUP;
@@ -100,10 +100,11 @@ impl WaitList {
             }
             members.insert(handle, socket.clone());
         }
-        socket.joined_list(self);
+        let me: std::sync::Weak<dyn Membership> = Arc::downgrade(self) as std::sync::Weak<dyn Membership>;
+        socket.joined_list(me);
         // A close that raced with us may have missed this list: undo.
         if socket.is_closed() {
-            self.forget(socket);
+            self.drop_member(socket);
             return Err(Error::invalid_handle(handle));
         }
         Ok(())
@@ -111,12 +112,12 @@ impl WaitList {
 
     /// Removes a socket; removing one that is not in the list is harmless.
     pub fn remove(&self, socket: &Socket) {
-        self.forget(socket);
-        socket.left_list(self);
+        self.drop_member(socket);
+        socket.left_list(self as *const WaitList as *const ());
     }
 
-    /// Drops a socket from the epoll set and the members (used by close).
-    pub(crate) fn forget(&self, socket: &Socket) {
+    /// Drops a socket from the epoll set and the members.
+    fn drop_member(&self, socket: &Socket) {
         let mut members = self.members.lock();
         if members.remove(&socket.handle()).is_some() {
             let mut ev = libc::epoll_event { events: 0, u64: 0 };
@@ -193,7 +194,14 @@ impl WaitList {
         unsafe { libc::write(self.wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
         let members: Vec<Arc<Socket>> = self.members.lock().drain().map(|(_, s)| s).collect();
         for s in members {
-            s.left_list(self);
+            s.left_list(self as *const WaitList as *const ());
         }
+    }
+}
+
+impl Membership for WaitList {
+    /// A socket closed: it leaves the list (used by close).
+    fn forget(&self, socket: &Socket) {
+        self.drop_member(socket);
     }
 }

@@ -9,8 +9,8 @@ use crate::address::usocket_address;
 use crate::constants::{USOCKET_DATAGRAM, USOCKET_DEFAULT_BACKLOG, USOCKET_STREAM};
 use crate::error::{Error, Result};
 use crate::registry::{self, Object};
-use crate::socket::{Socket, Wait};
-use crate::stream::{ConnectOptions, ListenOptions};
+use crate::socket::{ConnectOptions, Socket, Wait};
+use crate::stream::ListenOptions;
 use crate::{datagram, options, stream};
 
 /// Options for `usocket_connect`. Fill with `usocket_connect_options_init` first.
