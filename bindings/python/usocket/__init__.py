@@ -75,6 +75,7 @@ from .errors import (
     NsUnknownError,
     OperationNotPermittedError,
     OperationNotSupportedError,
+    PathNotFoundError,
     ProtocolNotSupportedError,
     ShutdownError,
     SocketError,

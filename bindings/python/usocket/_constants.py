@@ -6,6 +6,96 @@ Do not edit: change the core (the header is generated from it), then run
 
 # fmt: off
 
+#: `protocol`: a stream socket (TCP, or a Unix-domain stream socket).
+USOCKET_STREAM = 0
+
+#: `protocol`: a datagram socket (UDP, or a Unix-domain datagram socket).
+USOCKET_DATAGRAM = 1
+
+#: `usocket_shutdown`: no more reading.
+USOCKET_SHUT_INPUT = 1
+
+#: `usocket_shutdown`: no more writing (sends FIN).
+USOCKET_SHUT_OUTPUT = 2
+
+#: `usocket_shutdown`: both.
+USOCKET_SHUT_BOTH = 3
+
+#: `usocket_kind`: a connected stream socket (stream-usocket).
+USOCKET_KIND_STREAM = 0
+
+#: `usocket_kind`: a listening stream socket (stream-server-usocket).
+USOCKET_KIND_STREAM_SERVER = 1
+
+#: `usocket_kind`: a datagram socket (datagram-usocket).
+USOCKET_KIND_DATAGRAM = 2
+
+#: `usocket_wait_for_input` state: not ready.
+USOCKET_STATE_NONE = 0
+
+#: `usocket_wait_for_input` state: a read (or accept) would not block.
+USOCKET_STATE_READ = 1
+
+#: Option: receive timeout (SO_RCVTIMEO) in ms, 0 for none.
+USOCKET_OPT_RECEIVE_TIMEOUT = 0
+
+#: Option: send timeout (SO_SNDTIMEO) in ms, 0 for none.
+USOCKET_OPT_SEND_TIMEOUT = 1
+
+#: Option: TCP_NODELAY, 0 or 1 (stream sockets only).
+USOCKET_OPT_TCP_NODELAY = 2
+
+#: Option: SO_REUSEADDR, 0 or 1.
+USOCKET_OPT_REUSE_ADDRESS = 3
+
+#: Option: SO_KEEPALIVE, 0 or 1.
+USOCKET_OPT_KEEPALIVE = 4
+
+#: Option: SO_BROADCAST, 0 or 1.
+USOCKET_OPT_BROADCAST = 5
+
+#: Option: SO_RCVBUF in bytes (Linux reports twice what was set).
+USOCKET_OPT_RECEIVE_BUFFER = 6
+
+#: Option: SO_SNDBUF in bytes (Linux reports twice what was set).
+USOCKET_OPT_SEND_BUFFER = 7
+
+#: `usocket_address.family`: IPv4.
+USOCKET_FAMILY_IPV4 = 4
+
+#: `usocket_address.family`: IPv6.
+USOCKET_FAMILY_IPV6 = 6
+
+#: `usocket_address.family` of a Unix-domain peer (zero octets, port 0).
+USOCKET_FAMILY_LOCAL = 0
+
+#: The largest datagram `usocket_send` accepts: 65,535 less the IPv4 and UDP headers, 65507 bytes.
+USOCKET_MAX_DATAGRAM_PACKET_SIZE = 65507
+
+#: The longest string `usocket_address_format` writes, with its NUL.
+USOCKET_ADDRESS_STRLEN = 46
+
+#: The longest Unix-domain path, in bytes without its NUL, that fits in `sun_path` (an abstract `@name` counts its `@`).
+USOCKET_LOCAL_PATH_MAX = 107
+
+#: The most sockets one `usocket_wait_for_input` call takes.
+USOCKET_WAIT_MAX = 1048576
+
+#: The longest timeout any call or option takes, in ms: 2^31-1 (about 24.8 days, what poll(2) can wait).
+USOCKET_MAX_TIMEOUT_MS = 2147483647
+
+#: The slice, in ms, in which bindings cut a blocking call (with the `_for` calls and `usocket_write_some`) so their runtime can interrupt it: the same in every binding.
+USOCKET_INTERRUPT_SLICE_MS = 50
+
+#: `usocket_listen_options.backlog` by default.
+USOCKET_DEFAULT_BACKLOG = 5
+
+#: `usocket_server_options.backlog` by default: SOMAXCONN (the kernel caps it at net.core.somaxconn), so a burst of connections is not dropped.
+USOCKET_SERVER_DEFAULT_BACKLOG = 4096
+
+#: `usocket_server_options.timeout_ms` by default: how long one wait of a UDP server's loop for a datagram lasts.
+USOCKET_SERVER_DEFAULT_TIMEOUT_MS = 1000
+
 #: Success.
 USOCKET_OK = 0
 
@@ -96,71 +186,38 @@ USOCKET_ERR_NS_UNKNOWN = -28
 #: A stream that is not, or no longer, usable ("invalid-socket-stream-error").
 USOCKET_ERR_INVALID_SOCKET_STREAM = -29
 
-#: `protocol`: TCP.
-USOCKET_STREAM = 0
-
-#: `protocol`: UDP.
-USOCKET_DATAGRAM = 1
-
-#: `usocket_shutdown`: no more reading.
-USOCKET_SHUT_INPUT = 1
-
-#: `usocket_shutdown`: no more writing (sends FIN).
-USOCKET_SHUT_OUTPUT = 2
-
-#: `usocket_shutdown`: both.
-USOCKET_SHUT_BOTH = 3
-
-#: `usocket_kind`: a connected TCP socket (stream-usocket).
-USOCKET_KIND_STREAM = 0
-
-#: `usocket_kind`: a listening TCP socket (stream-server-usocket).
-USOCKET_KIND_STREAM_SERVER = 1
-
-#: `usocket_kind`: a UDP socket (datagram-usocket).
-USOCKET_KIND_DATAGRAM = 2
-
-#: `usocket_wait_for_input` state: not ready.
-USOCKET_STATE_NONE = 0
-
-#: `usocket_wait_for_input` state: a read (or accept) would not block.
-USOCKET_STATE_READ = 1
-
-#: Option: receive timeout (SO_RCVTIMEO) in ms, 0 for none.
-USOCKET_OPT_RECEIVE_TIMEOUT = 0
-
-#: Option: send timeout (SO_SNDTIMEO) in ms, 0 for none.
-USOCKET_OPT_SEND_TIMEOUT = 1
-
-#: Option: TCP_NODELAY, 0 or 1 (stream sockets only).
-USOCKET_OPT_TCP_NODELAY = 2
-
-#: Option: SO_REUSEADDR, 0 or 1.
-USOCKET_OPT_REUSE_ADDRESS = 3
-
-#: Option: SO_KEEPALIVE, 0 or 1.
-USOCKET_OPT_KEEPALIVE = 4
-
-#: Option: SO_BROADCAST, 0 or 1.
-USOCKET_OPT_BROADCAST = 5
-
-#: Option: SO_RCVBUF in bytes (Linux reports twice what was set).
-USOCKET_OPT_RECEIVE_BUFFER = 6
-
-#: Option: SO_SNDBUF in bytes (Linux reports twice what was set).
-USOCKET_OPT_SEND_BUFFER = 7
-
-#: The largest datagram `usocket_send` accepts: 65507 bytes.
-USOCKET_MAX_DATAGRAM_PACKET_SIZE = 65507
-
-#: The longest string `usocket_address_format` writes, with its NUL.
-USOCKET_ADDRESS_STRLEN = 46
-
-#: The most sockets one `usocket_wait_for_input` call takes.
-USOCKET_WAIT_MAX = 1048576
-
 #: Every constant above, by name.
 ALL = {
+    "USOCKET_STREAM": USOCKET_STREAM,
+    "USOCKET_DATAGRAM": USOCKET_DATAGRAM,
+    "USOCKET_SHUT_INPUT": USOCKET_SHUT_INPUT,
+    "USOCKET_SHUT_OUTPUT": USOCKET_SHUT_OUTPUT,
+    "USOCKET_SHUT_BOTH": USOCKET_SHUT_BOTH,
+    "USOCKET_KIND_STREAM": USOCKET_KIND_STREAM,
+    "USOCKET_KIND_STREAM_SERVER": USOCKET_KIND_STREAM_SERVER,
+    "USOCKET_KIND_DATAGRAM": USOCKET_KIND_DATAGRAM,
+    "USOCKET_STATE_NONE": USOCKET_STATE_NONE,
+    "USOCKET_STATE_READ": USOCKET_STATE_READ,
+    "USOCKET_OPT_RECEIVE_TIMEOUT": USOCKET_OPT_RECEIVE_TIMEOUT,
+    "USOCKET_OPT_SEND_TIMEOUT": USOCKET_OPT_SEND_TIMEOUT,
+    "USOCKET_OPT_TCP_NODELAY": USOCKET_OPT_TCP_NODELAY,
+    "USOCKET_OPT_REUSE_ADDRESS": USOCKET_OPT_REUSE_ADDRESS,
+    "USOCKET_OPT_KEEPALIVE": USOCKET_OPT_KEEPALIVE,
+    "USOCKET_OPT_BROADCAST": USOCKET_OPT_BROADCAST,
+    "USOCKET_OPT_RECEIVE_BUFFER": USOCKET_OPT_RECEIVE_BUFFER,
+    "USOCKET_OPT_SEND_BUFFER": USOCKET_OPT_SEND_BUFFER,
+    "USOCKET_FAMILY_IPV4": USOCKET_FAMILY_IPV4,
+    "USOCKET_FAMILY_IPV6": USOCKET_FAMILY_IPV6,
+    "USOCKET_FAMILY_LOCAL": USOCKET_FAMILY_LOCAL,
+    "USOCKET_MAX_DATAGRAM_PACKET_SIZE": USOCKET_MAX_DATAGRAM_PACKET_SIZE,
+    "USOCKET_ADDRESS_STRLEN": USOCKET_ADDRESS_STRLEN,
+    "USOCKET_LOCAL_PATH_MAX": USOCKET_LOCAL_PATH_MAX,
+    "USOCKET_WAIT_MAX": USOCKET_WAIT_MAX,
+    "USOCKET_MAX_TIMEOUT_MS": USOCKET_MAX_TIMEOUT_MS,
+    "USOCKET_INTERRUPT_SLICE_MS": USOCKET_INTERRUPT_SLICE_MS,
+    "USOCKET_DEFAULT_BACKLOG": USOCKET_DEFAULT_BACKLOG,
+    "USOCKET_SERVER_DEFAULT_BACKLOG": USOCKET_SERVER_DEFAULT_BACKLOG,
+    "USOCKET_SERVER_DEFAULT_TIMEOUT_MS": USOCKET_SERVER_DEFAULT_TIMEOUT_MS,
     "USOCKET_OK": USOCKET_OK,
     "USOCKET_ERR_INVALID_ARGUMENT": USOCKET_ERR_INVALID_ARGUMENT,
     "USOCKET_ERR_INVALID_HANDLE": USOCKET_ERR_INVALID_HANDLE,
@@ -191,25 +248,4 @@ ALL = {
     "USOCKET_ERR_NS_NO_RECOVERY": USOCKET_ERR_NS_NO_RECOVERY,
     "USOCKET_ERR_NS_UNKNOWN": USOCKET_ERR_NS_UNKNOWN,
     "USOCKET_ERR_INVALID_SOCKET_STREAM": USOCKET_ERR_INVALID_SOCKET_STREAM,
-    "USOCKET_STREAM": USOCKET_STREAM,
-    "USOCKET_DATAGRAM": USOCKET_DATAGRAM,
-    "USOCKET_SHUT_INPUT": USOCKET_SHUT_INPUT,
-    "USOCKET_SHUT_OUTPUT": USOCKET_SHUT_OUTPUT,
-    "USOCKET_SHUT_BOTH": USOCKET_SHUT_BOTH,
-    "USOCKET_KIND_STREAM": USOCKET_KIND_STREAM,
-    "USOCKET_KIND_STREAM_SERVER": USOCKET_KIND_STREAM_SERVER,
-    "USOCKET_KIND_DATAGRAM": USOCKET_KIND_DATAGRAM,
-    "USOCKET_STATE_NONE": USOCKET_STATE_NONE,
-    "USOCKET_STATE_READ": USOCKET_STATE_READ,
-    "USOCKET_OPT_RECEIVE_TIMEOUT": USOCKET_OPT_RECEIVE_TIMEOUT,
-    "USOCKET_OPT_SEND_TIMEOUT": USOCKET_OPT_SEND_TIMEOUT,
-    "USOCKET_OPT_TCP_NODELAY": USOCKET_OPT_TCP_NODELAY,
-    "USOCKET_OPT_REUSE_ADDRESS": USOCKET_OPT_REUSE_ADDRESS,
-    "USOCKET_OPT_KEEPALIVE": USOCKET_OPT_KEEPALIVE,
-    "USOCKET_OPT_BROADCAST": USOCKET_OPT_BROADCAST,
-    "USOCKET_OPT_RECEIVE_BUFFER": USOCKET_OPT_RECEIVE_BUFFER,
-    "USOCKET_OPT_SEND_BUFFER": USOCKET_OPT_SEND_BUFFER,
-    "USOCKET_MAX_DATAGRAM_PACKET_SIZE": USOCKET_MAX_DATAGRAM_PACKET_SIZE,
-    "USOCKET_ADDRESS_STRLEN": USOCKET_ADDRESS_STRLEN,
-    "USOCKET_WAIT_MAX": USOCKET_WAIT_MAX,
 }

@@ -278,7 +278,8 @@ class Library:
             try:
                 fn = cdll[name]  # a new function object, separate from the declared one
             except AttributeError:
-                self.raw[name] = _Missing(name, path)
+                missing = self.raw[name] = _Missing(name, path)
+                missing.restype = DECLARATIONS[name][0]
                 continue
             fn.restype = DECLARATIONS[name][0]
             self.raw[name] = fn

@@ -33,7 +33,7 @@ from ._constants import (
     USOCKET_SERVER_DEFAULT_TIMEOUT_MS,
     USOCKET_STREAM,
 )
-from ._ffi import Address, ServerOptions, lib
+from ._ffi import Address, ServerOptions, TcpHandler, UdpHandler, lib
 from ._socket import (
     _MAIN_IDENT,
     MAX_DATAGRAM_PACKET_SIZE,
@@ -52,6 +52,9 @@ from ._socket import (
 from .errors import InvalidArgumentError, SocketError, last_error
 
 _PU8 = POINTER(c_uint8)
+# NULL handlers: the binding serves through usocket_server_next*, not callbacks
+_NO_TCP = TcpHandler()
+_NO_UDP = UdpHandler()
 
 log = logging.getLogger("usocket.server")
 
@@ -397,12 +400,12 @@ def socket_server(
                 USOCKET_ERR_INVALID_ARGUMENT,
             )
         path = path_arg(host, "host")
-        rc = lib.usocket_server_new_local(path, byref(opts), None, None, byref(out))
+        rc = lib.usocket_server_new_local(path, byref(opts), _NO_TCP, None, byref(out))
         where: Optional[str] = path.decode("utf-8")
     else:
         hb = opt_host_arg(host)
         pt = port_arg(port, allow_none=True)
-        rc = lib.usocket_server_new(hb, pt, byref(opts), None, None, None, byref(out))
+        rc = lib.usocket_server_new(hb, pt, byref(opts), _NO_TCP, _NO_UDP, None, byref(out))
         where = None
     if rc:
         raise last_error(rc)

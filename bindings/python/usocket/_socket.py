@@ -282,7 +282,7 @@ def _option_lookup(name: Any) -> Tuple[int, str]:
         return _OPTIONS[key]
     except KeyError:
         raise InvalidArgumentError(
-            f"unknown socket option {name!r}; known: {', '.join(OPTION_NAMES)}", None, -1
+            f"unknown socket option {name!r}; known: {', '.join(OPTION_NAMES)}", None, USOCKET_ERR_INVALID_ARGUMENT
         ) from None
 
 
@@ -996,7 +996,7 @@ class StreamSocket(Usocket):
         )
         if how is None:
             raise InvalidArgumentError(
-                f"shutdown direction must be 'input', 'output' or 'both', not {direction!r}", None, -1
+                f"shutdown direction must be 'input', 'output' or 'both', not {direction!r}", None, USOCKET_ERR_INVALID_ARGUMENT
             )
         if how & USOCKET_SHUT_OUTPUT:
             s = self._stream
@@ -1301,7 +1301,7 @@ def from_handle(handle: int, element_type: Any = bytes) -> Usocket:
     # a Unix-domain socket has a path (maybe ""), an IP socket WRONG_KIND
     n = c_size_t()
     buf = create_string_buffer(LOCAL_PATH_MAX + 1)
-    local = lib.usocket_local_path(h, buf, LOCAL_PATH_MAX + 1, byref(n)) == 0
+    local = lib.has("usocket_local_path") and lib.usocket_local_path(h, buf, LOCAL_PATH_MAX + 1, byref(n)) == 0
     return _KIND_CLASSES[kind.value](handle, element_type_arg(element_type), local=local)
 
 
