@@ -54,6 +54,7 @@ systems usocket and usocket-server), for programs written for usocket that canno
                              (:file "test-wait")
                              (:file "test-conditions")
                              (:file "test-server")
+                             (:file "test-local")
                              (:file "test-interrupts")
                              (:file "test-arguments")
                              (:file "test-timeouts")

@@ -18,6 +18,8 @@ stream. usocket-cffi/compat sets it to T.")
    (timeout :initform nil :initarg :timeout :accessor socket-timeout
             :documentation "The receive timeout in seconds (NIL: none), as the user
 gave it; also the socket's SO_RCVTIMEO.")
+   (send-timeout :initform nil :accessor send-timeout-setting
+                 :documentation "The send timeout as the user last gave it (SO_SNDTIMEO holds it in ms).")
    (closed-p :initform nil :accessor closed-p)
    (local-p :initform nil :initarg :local-p :reader local-p
             :documentation "Whether it is a Unix-domain socket (see local.lisp).")

@@ -3,6 +3,96 @@
 
 (in-package #:usocket-cffi)
 
+(defconstant +stream+ 0
+  "USOCKET_STREAM: `protocol`: a stream socket (TCP, or a Unix-domain stream socket).")
+
+(defconstant +datagram+ 1
+  "USOCKET_DATAGRAM: `protocol`: a datagram socket (UDP, or a Unix-domain datagram socket).")
+
+(defconstant +shut-input+ 1
+  "USOCKET_SHUT_INPUT: `usocket_shutdown`: no more reading.")
+
+(defconstant +shut-output+ 2
+  "USOCKET_SHUT_OUTPUT: `usocket_shutdown`: no more writing (sends FIN).")
+
+(defconstant +shut-both+ 3
+  "USOCKET_SHUT_BOTH: `usocket_shutdown`: both.")
+
+(defconstant +kind-stream+ 0
+  "USOCKET_KIND_STREAM: `usocket_kind`: a connected stream socket (stream-usocket).")
+
+(defconstant +kind-stream-server+ 1
+  "USOCKET_KIND_STREAM_SERVER: `usocket_kind`: a listening stream socket (stream-server-usocket).")
+
+(defconstant +kind-datagram+ 2
+  "USOCKET_KIND_DATAGRAM: `usocket_kind`: a datagram socket (datagram-usocket).")
+
+(defconstant +state-none+ 0
+  "USOCKET_STATE_NONE: `usocket_wait_for_input` state: not ready.")
+
+(defconstant +state-read+ 1
+  "USOCKET_STATE_READ: `usocket_wait_for_input` state: a read (or accept) would not block.")
+
+(defconstant +opt-receive-timeout+ 0
+  "USOCKET_OPT_RECEIVE_TIMEOUT: Option: receive timeout (SO_RCVTIMEO) in ms, 0 for none.")
+
+(defconstant +opt-send-timeout+ 1
+  "USOCKET_OPT_SEND_TIMEOUT: Option: send timeout (SO_SNDTIMEO) in ms, 0 for none.")
+
+(defconstant +opt-tcp-nodelay+ 2
+  "USOCKET_OPT_TCP_NODELAY: Option: TCP_NODELAY, 0 or 1 (stream sockets only).")
+
+(defconstant +opt-reuse-address+ 3
+  "USOCKET_OPT_REUSE_ADDRESS: Option: SO_REUSEADDR, 0 or 1.")
+
+(defconstant +opt-keepalive+ 4
+  "USOCKET_OPT_KEEPALIVE: Option: SO_KEEPALIVE, 0 or 1.")
+
+(defconstant +opt-broadcast+ 5
+  "USOCKET_OPT_BROADCAST: Option: SO_BROADCAST, 0 or 1.")
+
+(defconstant +opt-receive-buffer+ 6
+  "USOCKET_OPT_RECEIVE_BUFFER: Option: SO_RCVBUF in bytes (Linux reports twice what was set).")
+
+(defconstant +opt-send-buffer+ 7
+  "USOCKET_OPT_SEND_BUFFER: Option: SO_SNDBUF in bytes (Linux reports twice what was set).")
+
+(defconstant +family-ipv4+ 4
+  "USOCKET_FAMILY_IPV4: `usocket_address.family`: IPv4.")
+
+(defconstant +family-ipv6+ 6
+  "USOCKET_FAMILY_IPV6: `usocket_address.family`: IPv6.")
+
+(defconstant +family-local+ 0
+  "USOCKET_FAMILY_LOCAL: `usocket_address.family` of a Unix-domain peer (zero octets, port 0).")
+
+(defconstant +max-datagram-packet-size+ 65507
+  "USOCKET_MAX_DATAGRAM_PACKET_SIZE: The largest datagram `usocket_send` accepts: 65,535 less the IPv4 and UDP headers, 65507 bytes.")
+
+(defconstant +address-strlen+ 46
+  "USOCKET_ADDRESS_STRLEN: The longest string `usocket_address_format` writes, with its NUL.")
+
+(defconstant +local-path-max+ 107
+  "USOCKET_LOCAL_PATH_MAX: The longest Unix-domain path, in bytes without its NUL, that fits in `sun_path` (an abstract `@name` counts its `@`).")
+
+(defconstant +wait-max+ 1048576
+  "USOCKET_WAIT_MAX: The most sockets one `usocket_wait_for_input` call takes.")
+
+(defconstant +max-timeout-ms+ 2147483647
+  "USOCKET_MAX_TIMEOUT_MS: The longest timeout any call or option takes, in ms: 2^31-1 (about 24.8 days, what poll(2) can wait).")
+
+(defconstant +interrupt-slice-ms+ 50
+  "USOCKET_INTERRUPT_SLICE_MS: The slice, in ms, in which bindings cut a blocking call (with the `_for` calls and `usocket_write_some`) so their runtime can interrupt it: the same in every binding.")
+
+(defconstant +default-backlog+ 5
+  "USOCKET_DEFAULT_BACKLOG: `usocket_listen_options.backlog` by default.")
+
+(defconstant +server-default-backlog+ 4096
+  "USOCKET_SERVER_DEFAULT_BACKLOG: `usocket_server_options.backlog` by default: SOMAXCONN (the kernel caps it at net.core.somaxconn), so a burst of connections is not dropped.")
+
+(defconstant +server-default-timeout-ms+ 1000
+  "USOCKET_SERVER_DEFAULT_TIMEOUT_MS: `usocket_server_options.timeout_ms` by default: how long one wait of a UDP server's loop for a datagram lasts.")
+
 (defconstant +ok+ 0
   "USOCKET_OK: Success.")
 
@@ -92,66 +182,3 @@
 
 (defconstant +err-invalid-socket-stream+ -29
   "USOCKET_ERR_INVALID_SOCKET_STREAM: A stream that is not, or no longer, usable (\"invalid-socket-stream-error\").")
-
-(defconstant +stream+ 0
-  "USOCKET_STREAM: `protocol`: TCP.")
-
-(defconstant +datagram+ 1
-  "USOCKET_DATAGRAM: `protocol`: UDP.")
-
-(defconstant +shut-input+ 1
-  "USOCKET_SHUT_INPUT: `usocket_shutdown`: no more reading.")
-
-(defconstant +shut-output+ 2
-  "USOCKET_SHUT_OUTPUT: `usocket_shutdown`: no more writing (sends FIN).")
-
-(defconstant +shut-both+ 3
-  "USOCKET_SHUT_BOTH: `usocket_shutdown`: both.")
-
-(defconstant +kind-stream+ 0
-  "USOCKET_KIND_STREAM: `usocket_kind`: a connected TCP socket (stream-usocket).")
-
-(defconstant +kind-stream-server+ 1
-  "USOCKET_KIND_STREAM_SERVER: `usocket_kind`: a listening TCP socket (stream-server-usocket).")
-
-(defconstant +kind-datagram+ 2
-  "USOCKET_KIND_DATAGRAM: `usocket_kind`: a UDP socket (datagram-usocket).")
-
-(defconstant +state-none+ 0
-  "USOCKET_STATE_NONE: `usocket_wait_for_input` state: not ready.")
-
-(defconstant +state-read+ 1
-  "USOCKET_STATE_READ: `usocket_wait_for_input` state: a read (or accept) would not block.")
-
-(defconstant +opt-receive-timeout+ 0
-  "USOCKET_OPT_RECEIVE_TIMEOUT: Option: receive timeout (SO_RCVTIMEO) in ms, 0 for none.")
-
-(defconstant +opt-send-timeout+ 1
-  "USOCKET_OPT_SEND_TIMEOUT: Option: send timeout (SO_SNDTIMEO) in ms, 0 for none.")
-
-(defconstant +opt-tcp-nodelay+ 2
-  "USOCKET_OPT_TCP_NODELAY: Option: TCP_NODELAY, 0 or 1 (stream sockets only).")
-
-(defconstant +opt-reuse-address+ 3
-  "USOCKET_OPT_REUSE_ADDRESS: Option: SO_REUSEADDR, 0 or 1.")
-
-(defconstant +opt-keepalive+ 4
-  "USOCKET_OPT_KEEPALIVE: Option: SO_KEEPALIVE, 0 or 1.")
-
-(defconstant +opt-broadcast+ 5
-  "USOCKET_OPT_BROADCAST: Option: SO_BROADCAST, 0 or 1.")
-
-(defconstant +opt-receive-buffer+ 6
-  "USOCKET_OPT_RECEIVE_BUFFER: Option: SO_RCVBUF in bytes (Linux reports twice what was set).")
-
-(defconstant +opt-send-buffer+ 7
-  "USOCKET_OPT_SEND_BUFFER: Option: SO_SNDBUF in bytes (Linux reports twice what was set).")
-
-(defconstant +max-datagram-packet-size+ 65507
-  "USOCKET_MAX_DATAGRAM_PACKET_SIZE: The largest datagram `usocket_send` accepts: 65507 bytes.")
-
-(defconstant +address-strlen+ 46
-  "USOCKET_ADDRESS_STRLEN: The longest string `usocket_address_format` writes, with its NUL.")
-
-(defconstant +wait-max+ 1048576
-  "USOCKET_WAIT_MAX: The most sockets one `usocket_wait_for_input` call takes.")

@@ -26,13 +26,10 @@
 
 (defun dup-fd (usocket)
   "A new descriptor (close-on-exec) for USOCKET's socket, owned by the caller."
-  (if (cffi:foreign-symbol-pointer "usocket_dup_fd")
-      (cffi:with-foreign-object (fd :int32)
-        (with-socket-context (usocket)
-          (%dup-fd (socket usocket) fd))
-        (cffi:mem-ref fd :int32))
-      ;; TEMPORARY until the core has usocket_dup_fd.
-      (values (sb-unix:unix-dup (socket-fd usocket)))))
+  (cffi:with-foreign-object (fd :int32)
+    (with-socket-context (usocket)
+      (%dup-fd (socket usocket) fd))
+    (cffi:mem-ref fd :int32)))
 
 (defun native-external-format (external-format)
   "EXTERNAL-FORMAT as SBCL's fd-streams take it (:DEFAULT and NIL: SBCL's default)."

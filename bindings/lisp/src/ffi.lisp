@@ -179,10 +179,6 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
 (defcore "usocket_peer_name" %peer-name status (s usocket-t) (out :pointer))
 (defcore "usocket_get_option" %get-option status (s usocket-t) (option :int32) (value :pointer))
 (defcore "usocket_set_option" %set-option status (s usocket-t) (option :int32) (value :int64))
-;; The raw variant, for the shortened last slice of a receive-like call
-;; (inside WITHOUT-INTERRUPTS, around the call itself).
-(declaim (inline %set-option-raw))
-(defcore "usocket_set_option" %set-option-raw :int32 (s usocket-t) (option :int32) (value :int64))
 
 ;;; Waiting.
 

@@ -245,7 +245,7 @@ null pointer."
 (defun address-octets (pointer)
   "The address in the usocket_address at POINTER, as a 4- or 16-octet vector."
   (let* ((family (cffi:foreign-slot-value pointer '(:struct address) 'family))
-         (n (if (= family 6) 16 4))
+         (n (if (= family +family-ipv6+) 16 4))
          (v (make-array n :element-type 'octet))
          (octets (cffi:foreign-slot-pointer pointer '(:struct address) 'octets)))
     (dotimes (i n v)

@@ -80,7 +80,12 @@ INVALID-ARGUMENT-ERROR, anything else TYPE-ERROR."
       (socket-timeout socket)
       (let* ((number (option-number option socket))
              (value (core-option socket number)))
-        (cond ((= number +opt-send-timeout+) (if (zerop value) nil (/ value 1000)))
+        (cond ((= number +opt-send-timeout+)
+               ;; Exactly what the user set, unless C changed it since.
+               (let ((set (send-timeout-setting socket)))
+                 (cond ((zerop value) nil)
+                       ((and set (= value (seconds->ms set))) set)
+                       (t (/ value 1000)))))
               ((member number (list +opt-receive-buffer+ +opt-send-buffer+)) value)
               (t (/= value 0))))))
 
@@ -98,7 +103,9 @@ INVALID-ARGUMENT-ERROR, anything else TYPE-ERROR."
       (let ((number (option-number option socket)))
         (setf (core-option socket number)
               (cond ((= number +opt-send-timeout+)
-                     (seconds->ms (timeout-seconds new-value option socket)))
+                     (let ((seconds (timeout-seconds new-value option socket)))
+                       (setf (send-timeout-setting socket) seconds)
+                       (seconds->ms seconds)))
                     ((member number (list +opt-receive-buffer+ +opt-send-buffer+))
                      (unless (integerp new-value)
                        (error 'type-error :datum new-value

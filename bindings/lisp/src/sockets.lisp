@@ -153,7 +153,7 @@ addition) codes characters. Restarts: USE-OTHER-PORT, USE-OTHER-HOST, RETRY."
 
 (defun socket-listen (host port &rest args
                       &key reuseaddress (reuse-address nil reuse-address-supplied-p)
-                           (backlog 5) (element-type 'character)
+                           (backlog +default-backlog+) (element-type 'character)
                            (external-format :utf-8))
   "Listen on HOST (NIL or *WILDCARD-HOST*: every IPv4 interface; a pathname:
 a Unix-domain socket, PORT ignored) and PORT (0: a free one); return a
@@ -210,8 +210,10 @@ usocket_address pointer or NIL) receives the client's address."
           (%accept-for handle slice out (or peer (cffi:null-pointer)))
         (let ((handle (cffi:mem-ref out 'usocket-t)))
           (register-handle-finalizer
+           ;; The kernel gave it the listener's SO_RCVTIMEO: so does Lisp.
            (make-instance 'stream-usocket :socket handle :element-type element-type
                                           :external-format external-format
+                                          :timeout (socket-timeout listener)
                                           :local-p (local-p listener))
            handle))))))
 

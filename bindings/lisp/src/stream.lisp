@@ -88,13 +88,14 @@ held by Lisp before an interrupt can unwind) and its value is returned.
 Other failures signal their condition; TIMEOUT-ERROR comes when TIMEOUT
 (seconds or NIL; by default USOCKET's receive timeout), counted from the
 start, has run out. With data already there this is one foreign call and
-no clock read."
+no clock read without a timeout."
   (let ((u (gensym "USOCKET")) (tmo (gensym "TIMEOUT")) (deadline (gensym "DEADLINE"))
         (slice (gensym "SLICE")) (code (gensym "CODE")) (value (gensym "VALUE"))
         (message (gensym "MESSAGE")) (errno (gensym "ERRNO")))
     `(let* ((,u ,usocket)
             (,tmo ,(if timeout-p timeout `(socket-timeout ,u)))
-            (,deadline nil)
+            ;; Counted from the start (one clock read, only with a timeout).
+            (,deadline (and ,tmo (deadline-after ,tmo)))
             (,slice (if ,tmo (min +slice-ms+ (seconds->ms ,tmo)) +slice-ms+)))
        (declare (type fixnum ,slice))
        (loop
@@ -105,10 +106,6 @@ no clock read."
            (cond ((zerop ,code) (return ,value))
                  ((= ,code +err-timeout+)
                   (when ,tmo
-                    (unless ,deadline
-                      ;; The first slice waited its whole length: count from its start.
-                      (setf ,deadline (- (deadline-after ,tmo)
-                                         (round (* ,slice internal-time-units-per-second) 1000))))
                     (setf ,slice (min +slice-ms+ (ms-until ,deadline)))
                     (when (<= ,slice 0)
                       (error (timeout-condition ,u ,what ,tmo)))))

@@ -215,3 +215,21 @@ check the handle and both descriptors are gone and the peer sees end of file."
           (loop repeat 20 until fired do (sb-sys:serve-event 0.1)))
         (is fired "serve-event saw the stream's descriptor ready")
         (is-equal #\x (read-char (socket-stream server)))))))
+
+(deftest with-mapped-conditions-maps-native-stream-conditions
+  ;; Hunchentoot reads its connection inside usocket:with-mapped-conditions:
+  ;; a native stream's read timeout becomes usocket's timeout-error there.
+  (with-native-streams
+    (with-pair (client server)
+      (setf (sb-impl::fd-stream-timeout (socket-stream server)) 0.1)
+      (let ((c (signals timeout-error
+                        (with-mapped-conditions (server)
+                          (read-char (socket-stream server))))))
+        (is (eq server (usocket-cffi::usocket-socket c))))
+      ;; Our own conditions pass through unchanged.
+      (signals invalid-argument-error
+               (with-mapped-conditions ()
+                 (usocket-cffi::invalid-argument nil "x")))
+      ;; Others are left alone.
+      (is (eq :other (handler-case (with-mapped-conditions () (error "plain"))
+                       (simple-error () :other)))))))
