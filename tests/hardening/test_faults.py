@@ -485,8 +485,9 @@ LOCAL_DIR = tempfile.mkdtemp(prefix="usocket-hardening-local.")
 atexit.register(shutil.rmtree, LOCAL_DIR, True)
 
 
-def send_timeout_partial(on_thread):
-    """A whole write of 8 MiB to a peer that never reads: timeout-error after part went out."""
+def send_timeout_partial(on_thread, how="raw"):
+    """A whole write of 8 MiB to a peer that never reads: timeout-error after part went out
+    (how: "raw", c.raw.write; "stream", c.stream.write then flush)."""
     c, a, listener = pair()
     data = bytes(8 << 20)
     box = {}
@@ -499,7 +500,11 @@ def send_timeout_partial(on_thread):
         def write():
             t0 = time.monotonic()
             try:
-                box["n"] = c.raw.write(data)
+                if how == "raw":
+                    box["n"] = c.raw.write(data)
+                else:
+                    box["n"] = c.stream.write(data)
+                    c.stream.flush()
             except BaseException as e:  # noqa: B902 - handed to the main thread
                 box["e"] = e
             box["took"] = time.monotonic() - t0
@@ -526,7 +531,8 @@ def send_timeout_partial(on_thread):
     assert got_part, "setup: nothing reached the peer, so no part of the data went out"
     e = box.get("e")
     if e is None:
-        raise AssertionError(f"write returned {box.get('n')} of {len(data)} bytes instead of raising timeout-error")
+        raise AssertionError(f"{how} write returned {box.get('n')} of {len(data)} bytes instead of raising "
+                             f"timeout-error")
     if isinstance(e, usocket.TimeoutError):
         assert 0.18 <= box["took"] <= 2.0, f"timed out after {box['took'] * 1000:.0f} ms, not ~200"
         written = getattr(e, "written", None)
@@ -534,12 +540,21 @@ def send_timeout_partial(on_thread):
     raise e
 
 
+def send_timeout_partial_both(on_thread):
+    """raw.write, then (on a second pair) .stream.write + flush: both timeout-error."""
+    try:
+        send_timeout_partial(on_thread, "raw")
+    except usocket.TimeoutError:
+        pass
+    send_timeout_partial(on_thread, "stream")
+
+
 def f_send_timeout_partial():
-    send_timeout_partial(False)
+    send_timeout_partial_both(False)
 
 
 def f_send_timeout_partial_thread():
-    send_timeout_partial(True)
+    send_timeout_partial_both(True)
 
 
 def f_host_by_name_ipv4_first():
