@@ -1189,10 +1189,24 @@ static const char *local_path(const char *name)
     return p;
 }
 
+/* Removes local_dir and whatever a failed fault left in it. */
 static void local_dir_remove(void)
 {
-    if (local_dir[0])
-        rmdir(local_dir);
+    if (!local_dir[0])
+        return;
+    DIR *d = opendir(local_dir);
+    if (d) {
+        struct dirent *e;
+        char path[sizeof local_dir + 257];
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || (e->d_name[1] == '.' && e->d_name[2] == '\0')))
+                continue;
+            snprintf(path, sizeof path, "%s/%s", local_dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(local_dir);
 }
 
 /* A socket file nobody accepts on: bound by a plain socket, then closed. */

@@ -747,6 +747,12 @@ system calls that thread was seen in, sampled every half millisecond."
              *faults*)
     (format t "faults (Lisp): ~D rows, ~D n/a~%" (length rows) na)))
 
-(run-faults)
-(ignore-errors (sb-posix:rmdir *local-dir*))
+(defun remove-local-dir ()
+  "Remove *local-dir* and whatever a failed fault left in it."
+  (dolist (f (ignore-errors (directory (format nil "~A/*.*" *local-dir*) :resolve-symlinks nil)))
+    (ignore-errors (sb-posix:unlink (sb-ext:native-namestring f))))
+  (ignore-errors (sb-posix:rmdir *local-dir*)))
+
+(unwind-protect (run-faults)
+  (remove-local-dir))
 (summary "faults (Lisp)")
