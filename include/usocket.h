@@ -494,6 +494,19 @@ int32_t usocket_connect(const char *host,
                         const struct usocket_connect_options *opts,
                         usocket_t *out);
 
+// Like `usocket_connect`, but the connect itself is bounded by
+// `timeout_ms` instead of the options' `connect_timeout_ms`/`timeout_ms`
+// (which still sets the receive timeout): < 0 waits as long as the OS
+// tries, 0 does not wait at all (a connection not made by the time the
+// connect system call returns is TIMEOUT, even where a refusal would come
+// a moment later: usocket's `:timeout 0`), > 0 waits that long. Datagram
+// sockets connect at once and ignore it.
+int32_t usocket_connect_for(const char *host,
+                            uint16_t port,
+                            const struct usocket_connect_options *opts,
+                            int64_t timeout_ms,
+                            usocket_t *out);
+
 // Fills `o` with the defaults: no SO_REUSEADDR, backlog
 // `USOCKET_DEFAULT_BACKLOG` (5). NULL is ignored.
 void usocket_listen_options_init(struct usocket_listen_options *o);

@@ -187,6 +187,7 @@ where
     if MASKED.with(|m| m.get()) {
         return builder.spawn(body).map(|_| ());
     }
+    // SAFETY: sigset_t is plain data; the masks change only this thread's signals, and the old mask is restored.
     unsafe {
         let set = crate::os::async_signals();
         let mut old: libc::sigset_t = std::mem::zeroed();

@@ -401,10 +401,7 @@ pub(crate) fn local_for(remote: &IpAddr, host: Option<&str>, port: u16) -> Resul
     if host.is_none() && port == 0 {
         return Ok(None);
     }
-    let wildcard = match host {
-        None | Some("") | Some("0.0.0.0") => true,
-        _ => false,
-    };
+    let wildcard = matches!(host, None | Some("") | Some("0.0.0.0"));
     if wildcard {
         let ip: IpAddr = if remote.is_ipv4() {
             std::net::Ipv4Addr::UNSPECIFIED.into()

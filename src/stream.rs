@@ -26,8 +26,11 @@ impl Default for ListenOptions {
     }
 }
 
-/// Connects one stream socket to `addr`, bounded by `deadline`.
-fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, deadline: Deadline) -> Result<socket2::Socket> {
+/// Connects one stream socket to `addr`, bounded by `timeout_ms` (< 0: the
+/// OS's limit; 0: no wait at all, so a connection not made by the time
+/// connect(2) returns is a timeout, as usocket's `:timeout 0`).
+fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, timeout_ms: i64) -> Result<socket2::Socket> {
+    let deadline = Deadline::after_ms(timeout_ms);
     let sock = socket2::Socket::new(domain_of(&addr.ip()), Type::STREAM, Some(Protocol::TCP))
         .map_err(|e| Error::from_io(e, "socket"))?;
     if let Some(local) = local {
@@ -37,6 +40,9 @@ fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, deadline: Deadline) 
     match sock.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.raw_os_error() == Some(libc::EINTR) => {
+            if timeout_ms == 0 {
+                return Err(Error::timeout(&format!("connecting to {addr} (no time to wait)")));
+            }
             // Wait for the outcome; never call connect again.
             let revents = poll_one(sock.as_raw_fd(), libc::POLLOUT, deadline)?;
             if revents == 0 {
@@ -56,8 +62,16 @@ fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, deadline: Deadline) 
 
 /// Opens a TCP connection to `host`:`port`, trying each address in order.
 pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Arc<Socket>> {
+    connect_within(host, port, opts, None)
+}
+
+/// `connect`, with the connect itself bounded by `timeout_ms` when given
+/// (< 0 forever, 0 no wait) instead of the options' timeouts.
+pub fn connect_within(host: &str, port: u16, opts: &ConnectOptions, timeout_ms: Option<i64>) -> Result<Arc<Socket>> {
     let addrs = resolve(host)?;
-    let bound = if opts.connect_timeout_ms > 0 {
+    let bound = if let Some(ms) = timeout_ms {
+        ms.max(-1)
+    } else if opts.connect_timeout_ms > 0 {
         opts.connect_timeout_ms
     } else if opts.timeout_ms > 0 {
         opts.timeout_ms
@@ -73,7 +87,7 @@ pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Arc<Socke
                 continue;
             }
         };
-        match connect_one(SocketAddr::new(ip, port), local, Deadline::after_ms(bound)) {
+        match connect_one(SocketAddr::new(ip, port), local, bound) {
             Ok(sock) => {
                 let s = Socket::new(sock, Kind::Stream, true);
                 if opts.nodelay {
@@ -202,6 +216,7 @@ pub fn write(s: &Socket, buf: &[u8]) -> Result<usize> {
         let rest = &buf[done..];
         let n = match started {
             Some(at) if done > 0 => send_until(s, rest, || Deadline::at(at, timeout_ms))?,
+            // SAFETY: `rest` is valid for its length for the call.
             _ => s.blocking_out("write", |flags| unsafe {
                 libc::send(fd, rest.as_ptr() as *const libc::c_void, rest.len(), flags | libc::MSG_NOSIGNAL)
             })? as usize,
@@ -219,6 +234,7 @@ fn send_until(s: &Socket, buf: &[u8], deadline: impl FnOnce() -> Deadline) -> Re
     let mut deadline = Some(deadline);
     let mut at = Deadline::never();
     loop {
+        // SAFETY: `buf` is valid for its length for the call.
         let n = unsafe {
             libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
         };
@@ -258,6 +274,7 @@ pub fn write_some(s: &Socket, buf: &[u8], timeout_ms: i64) -> Result<usize> {
     }
     let fd = s.fd();
     if timeout_ms < 0 {
+        // SAFETY: `buf` is valid for its length for the call.
         let n = s.blocking_out("write", |flags| unsafe {
             libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), flags | libc::MSG_NOSIGNAL)
         })?;
@@ -288,6 +305,7 @@ pub fn shutdown(s: &Socket, how: i32) -> Result<()> {
     if s.kind == Kind::StreamServer {
         return Err(Error::wrong_kind("shutdown needs a connected socket, not a stream server socket"));
     }
+    // SAFETY: shutdown on a descriptor this socket owns and keeps open.
     let rc = unsafe { libc::shutdown(s.fd(), how) };
     if rc < 0 {
         return Err(s.fail(crate::error::errno(), "shutdown"));

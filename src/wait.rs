@@ -61,17 +61,22 @@ thread_local! {
 
 impl WaitList {
     pub fn new() -> Result<Arc<WaitList>> {
+        // SAFETY: creates a new descriptor, nothing else.
         let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if epfd < 0 {
             return Err(Error::last_os("epoll_create1"));
         }
+        // SAFETY: `epfd` is a new descriptor nothing else owns.
         let epoll = unsafe { OwnedFd::from_raw_fd(epfd) };
+        // SAFETY: creates a new descriptor, nothing else.
         let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if efd < 0 {
             return Err(Error::last_os("eventfd"));
         }
+        // SAFETY: `efd` is a new descriptor nothing else owns.
         let wake = unsafe { OwnedFd::from_raw_fd(efd) };
         let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: WAKE_TOKEN };
+        // SAFETY: both descriptors are open; `ev` is valid for the call.
         if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, efd, &mut ev) } < 0 {
             return Err(Error::last_os("epoll_ctl"));
         }
@@ -95,6 +100,7 @@ impl WaitList {
                 return Ok(());
             }
             let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32, u64: handle };
+            // SAFETY: the list's epoll and the socket's descriptor are open; `ev` is valid.
             if unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, socket.fd(), &mut ev) } < 0 {
                 return Err(Error::last_os("epoll_ctl(ADD)"));
             }
@@ -121,6 +127,7 @@ impl WaitList {
         let mut members = self.members.lock();
         if members.remove(&socket.handle()).is_some() {
             let mut ev = libc::epoll_event { events: 0, u64: 0 };
+            // SAFETY: as for EPOLL_CTL_ADD; the event is ignored for DEL.
             unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, socket.fd(), &mut ev) };
         }
     }
@@ -151,6 +158,7 @@ impl WaitList {
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::closed_during_call());
             }
+            // SAFETY: `events` has room for `cap` entries.
             let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), cap as libc::c_int, deadline.poll_timeout()) };
             if n < 0 {
                 let e = errno();
@@ -191,6 +199,7 @@ impl WaitList {
             return;
         }
         let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to an eventfd this list owns.
         unsafe { libc::write(self.wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
         let members: Vec<Arc<Socket>> = self.members.lock().drain().map(|(_, s)| s).collect();
         for s in members {

@@ -178,10 +178,7 @@ impl Drop for Registered {
 
 /// Registers a new server, stopping it when it cannot be registered.
 pub(crate) fn register(s: Arc<Server>) -> Result<u64> {
-    registry::register_server(s.clone()).map_err(|e| {
-        s.stop();
-        e
-    })
+    registry::register_server(s.clone()).inspect_err(|_| s.stop())
 }
 
 /// Creates a server (usocket's socket-server): binds `host`:`port` and,
