@@ -83,7 +83,8 @@
     ;; usocket 0.8.3 waits with select(): a descriptor past FD_SETSIZE
     ;; overflows its fd_set (an error, or memory corruption that kills the
     ;; image). Say so rather than crash, unless asked to try (--force 1).
-    (when (and (eql 0 (search "usocket" *impl*)) (zerop (opt "force" 0)))
+    (when (and (not (search "CFFI" (package-name (symbol-package 'usocket:socket-connect))))
+               (zerop (opt "force" 0)))
       (let ((fd (sb-bsd-sockets:socket-file-descriptor (usocket:socket ready))))
         (when (>= fd 1024)
           (fail "not run: usocket's wait-for-input uses select(), and descriptor ~D is past ~
@@ -91,15 +92,18 @@
     (sb-bsd-sockets:socket-send sender (octets 1) 1
                                 :address (list #(127 0 0 1) (usocket:get-local-port ready)))
     (sb-bsd-sockets:socket-close sender)
-    (let ((target (if (string= method "waitlist") (usocket:make-wait-list sockets) sockets)))
-      (flet ((wait ()
-               (let ((r (usocket:wait-for-input target :timeout 1 :ready-only t)))
-                 (unless (and r (eq (first r) ready)) (fail "the ready socket was not found")))))
-        (handler-case (wait)
-          (error (e) (fail "~A wait on ~D sockets: ~A" method (1+ n) e)))
-        (multiple-value-bind (median mean count elapsed) (timed-blocks (iters secs) (wait))
-          (result median "us" count elapsed "mean" mean "blocks" +blocks+ "n" n
-                  "method" method))))))
+    (unwind-protect
+         (let ((target (if (string= method "waitlist") (usocket:make-wait-list sockets) sockets)))
+           (flet ((wait ()
+                    (let ((r (usocket:wait-for-input target :timeout 1 :ready-only t)))
+                      (unless (and r (eq (first r) ready)) (fail "the ready socket was not found")))))
+             (handler-case (wait)
+               (error (e) (fail "~A wait on ~D sockets: ~A" method (1+ n) e)))
+             (multiple-value-bind (median mean count elapsed) (timed-blocks (iters secs) (wait))
+               (result median "us" count elapsed "mean" mean "blocks" +blocks+ "n" n
+                       "method" method))))
+      ;; Closed, so that runs in one image do not pile up descriptors.
+      (dolist (s sockets) (ignore-errors (usocket:socket-close s))))))
 
 (defun raw-connect (port)
   "A plain TCP connection to 127.0.0.1:PORT (its descriptor)."

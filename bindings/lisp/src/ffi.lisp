@@ -111,6 +111,8 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
 (defcore "usocket_connect_options_init" %connect-options-init :void (o :pointer))
 (defcore "usocket_connect" %connect :int32
   (host :pointer) (port :uint16) (opts :pointer) (out :pointer))
+(defcore "usocket_connect_for" %connect-for :int32
+  (host :pointer) (port :uint16) (opts :pointer) (timeout-ms :int64) (out :pointer))
 (defcore "usocket_listen_options_init" %listen-options-init :void (o :pointer))
 (defcore "usocket_listen" %listen :int32
   (host :pointer) (port :uint16) (opts :pointer) (out :pointer))

@@ -16,6 +16,8 @@
 
 (defun local-path-string (path)
   "The core's path text for PATH (a pathname or a string)."
+  (when (and (pathnamep path) (wild-pathname-p path))
+    (invalid-argument nil "~S is a wild pathname, not a socket's path" path))
   (let ((text (etypecase path
                 ;; Not merged with *DEFAULT-PATHNAME-DEFAULTS*: "@name" stays abstract,
                 ;; a relative path is the process's (as the C API takes it).
@@ -45,7 +47,10 @@ for a datagram socket)."
         (macrolet ((opt (slot) `(cffi:foreign-slot-value opts '(:struct connect-options) ',slot)))
           (setf (opt protocol) (if (eq protocol :datagram) +datagram+ +stream+)
                 (opt timeout-ms) (receive-timeout-option-ms timeout)
-                (opt connect-timeout-ms) (connect-timeout-ms connection-timeout)
+                (opt connect-timeout-ms) (let ((ms (connect-timeout-ms connection-timeout)))
+                                           ;; The options' "none" is <= 0; a local
+                                           ;; connect does not wait anyway.
+                                           (if (plusp ms) ms 0))
                 (opt local-host) local))
         (with-local-path (remote path)
           (with-committed-call (code usocket message errno)

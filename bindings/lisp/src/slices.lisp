@@ -17,9 +17,6 @@
 (defconstant +slice-ms+ +interrupt-slice-ms+
   "The longest a foreign call may block with interrupts deferred, in ms (the header's).")
 
-(defconstant +forever-ms+ (* 24 3600 1000)
-  "A connect bound that leaves the decision to the OS (its SYN retries give up first).")
-
 (defmacro without-interrupts (&body body)
   "Run BODY (a foreign call and the bookkeeping of its result, which make no
 non-local exit) with interrupts deferred: an interrupt that arrives meanwhile

@@ -78,12 +78,16 @@ USE-OTHER-PORT, USE-OTHER-HOST and RETRY (BODY sees the new HOST and PORT)."
          :report "Retry socket connection."))))
 
 (defun connect-timeout-ms (seconds)
-  "The core's connect bound for a connection timeout in SECONDS: NIL leaves
-it to the OS; 0 (usocket's \"expire at once\") is the shortest bound, 1 ms."
-  (cond ((null seconds) +forever-ms+)
+  "usocket_connect_for's bound for a connection timeout in SECONDS: NIL
+leaves it to the OS (-1); 0 does not wait at all (usocket's \"expire at
+once\"); otherwise the ms, at most USOCKET_MAX_TIMEOUT_MS."
+  (cond ((null seconds) -1)
         ((not (realp seconds)) (error 'type-error :datum seconds :expected-type '(or null (real 0))))
-        ((not (plusp seconds)) 1)
-        (t (seconds->ms seconds))))
+        ((and (floatp seconds) (sb-ext:float-nan-p seconds))
+         (invalid-argument nil "socket-connect: the connection timeout is NaN"))
+        ((not (plusp seconds)) 0)
+        ((and (floatp seconds) (sb-ext:float-infinity-p seconds)) -1)
+        (t (min (seconds->ms seconds) +max-timeout-ms+))))
 
 (defun socket-connect (host port &rest args
                        &key (protocol :stream) (element-type 'character)
@@ -111,7 +115,7 @@ addition) codes characters. Restarts: USE-OTHER-PORT, USE-OTHER-HOST, RETRY."
                                 nodelay local-host local-port external-format)
   (check-type protocol (member :stream :datagram))
   (check-element-type element-type)
-  (when (pathnamep host)
+  (when (or (pathnamep host) (and (null host) (pathnamep local-host)))
     (return-from socket-connect-internal
       (connect-local host protocol element-type read-timeout connection-timeout
                      local-host external-format)))
@@ -128,13 +132,12 @@ addition) codes characters. Restarts: USE-OTHER-PORT, USE-OTHER-HOST, RETRY."
         (macrolet ((opt (slot) `(cffi:foreign-slot-value opts '(:struct connect-options) ',slot)))
           (setf (opt protocol) (if (eq protocol :datagram) +datagram+ +stream+)
                 (opt timeout-ms) (receive-timeout-option-ms timeout)
-                (opt connect-timeout-ms) (connect-timeout-ms connection-timeout)
                 (opt nodelay) nodelay
                 (opt local-host) local
                 (opt local-port) (or local-port 0)))
         (with-host-pointer (remote host)
           (with-committed-call (code usocket message errno)
-              ((%connect remote (or port 0) opts out)
+              ((%connect-for remote (or port 0) opts (connect-timeout-ms connection-timeout) out)
                (let ((handle (cffi:mem-ref out 'usocket-t)))
                  (if (eq protocol :datagram)
                      (register-handle-finalizer
