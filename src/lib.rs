@@ -13,7 +13,7 @@ pub mod constants;
 pub mod datagram;
 pub mod error;
 pub mod ffi;
-pub mod local; // core-local: Unix-domain sockets
+pub mod local;
 pub mod options;
 pub mod os;
 pub mod registry;

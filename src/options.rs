@@ -23,6 +23,9 @@ fn needs_tcp(s: &Socket, name: &str) -> Result<()> {
     if s.kind == Kind::Datagram {
         return Err(Error::wrong_kind(format!("{name} applies to stream sockets, not a datagram socket")));
     }
+    if s.is_local() {
+        return Err(Error::wrong_kind(format!("{name} applies to TCP sockets, not a Unix-domain socket")));
+    }
     Ok(())
 }
 

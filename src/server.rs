@@ -106,10 +106,8 @@ pub struct Server {
     datagram: bool,
     /// `usocket_close` was called on it (a stop from the registry's side).
     closed: AtomicBool,
-    /// Serves a Unix-domain socket.
-    is_local: bool,
     local: SocketAddr,
-    /// core-local: the path of a Unix-domain server (then `local_addr` is WRONG_KIND).
+    /// the path of a Unix-domain server (then `local_addr` is WRONG_KIND).
     local_path: Option<String>,
     multi_threading: bool,
     max_buffer_size: usize,
@@ -298,10 +296,10 @@ impl Server {
             .map_err(|e| Error::from_io(e, "getsockname"))?
             .as_socket()
             .ok_or_else(|| Error::internal("the server's socket has no IP address"))?;
-        Server::from_socket(socket, local, None, opts, handler) // core-local: the struct is built there
+        Server::from_socket(socket, local, None, opts, handler)
     }
 
-    /// core-local: a server on a socket that is bound (and for TCP listening)
+    /// A server on a socket that is bound (and for TCP listening)
     /// already, such as a Unix-domain listener (`local_path`: its path).
     pub(crate) fn from_socket(
         socket: Arc<Socket>,
@@ -312,9 +310,8 @@ impl Server {
     ) -> Result<Arc<Server>> {
         Ok(Arc::new(Server {
             handler,
-            datagram: opts.datagram, // core-local (was the local `datagram` of `new`)
+            datagram: opts.datagram,
             closed: AtomicBool::new(false),
-            is_local: socket.is_local(),
             local,
             local_path,
             multi_threading: opts.multi_threading,
@@ -334,18 +331,20 @@ impl Server {
         self.datagram
     }
 
-    /// The address the server is bound to (also after it was stopped).
     /// A Unix-domain server (its clients have no IP address).
     pub fn is_local(&self) -> bool {
-        self.is_local
+        self.local_path.is_some()
     }
 
+    /// The address the server is bound to (also after it was stopped).
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        if self.local_path.is_some() { return Err(Error::wrong_kind("a Unix-domain server has no IP address: use usocket_local_path")); } // core-local
+        if self.is_local() {
+            return Err(Error::wrong_kind("a Unix-domain server has no IP address: use usocket_local_path"));
+        }
         Ok(self.local)
     }
 
-    /// core-local: the path of a Unix-domain server, None for TCP and UDP.
+    /// The path of a Unix-domain server, None for TCP and UDP.
     pub fn local_path(&self) -> Option<&str> {
         self.local_path.as_deref()
     }

@@ -83,7 +83,7 @@ pub struct Socket {
     lists: Mutex<Vec<Weak<dyn Membership>>>,
     /// The socket's address family, learnt on first need (datagram sends).
     pub(crate) is_ipv4: once_cell::sync::OnceCell<bool>,
-    /// core-local: the socket file this socket created (Unix-domain), removed on close.
+    /// the socket file this socket created (Unix-domain), removed on close.
     pub(crate) bound_file: Mutex<Option<crate::local::BoundFile>>,
 }
 
@@ -147,7 +147,7 @@ impl Socket {
             send_timeout_ms: AtomicI64::new(0),
             lists: Mutex::new(Vec::new()),
             is_ipv4: once_cell::sync::OnceCell::new(),
-            bound_file: Mutex::new(None), // core-local
+            bound_file: Mutex::new(None),
         })
     }
 
@@ -228,7 +228,7 @@ impl Socket {
         if this.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        drop(this.bound_file.lock().take()); // core-local: the socket file goes at once
+        drop(this.bound_file.lock().take());
         let lists: Vec<Weak<dyn Membership>> = std::mem::take(&mut *this.lists.lock());
         for list in lists.iter().filter_map(Weak::upgrade) {
             list.forget(&this);

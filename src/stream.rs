@@ -166,7 +166,7 @@ pub fn accept(listener: &Socket, want_peer: bool, wait: Wait) -> Result<(Arc<Soc
     } else {
         None
     };
-    // core-local: a Unix-domain listener's clients are Unix-domain sockets.
+   
     let s = if listener.local { Socket::new_local(sock, Kind::Stream, true) } else { Socket::new(sock, Kind::Stream, true) };
     // SO_RCVTIMEO is inherited from the listener on Linux; mirror it.
     s.receive_timeout_ms.store(listener.receive_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);

@@ -20,7 +20,7 @@ pub mod address;
 pub mod boundary;
 pub mod datagram;
 pub mod error;
-pub mod local; // core-local: Unix-domain sockets
+pub mod local;
 pub mod options;
 pub mod server;
 pub mod socket;
@@ -45,7 +45,7 @@ pub use address::*;
 pub use boundary::usocket_test_panic_next;
 pub use datagram::*;
 pub use error::*;
-pub use local::*; // core-local
+pub use local::*;
 pub use options::*;
 pub use server::*;
 pub use socket::*;
