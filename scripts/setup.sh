@@ -3,7 +3,7 @@
 # Safe to run again: it installs only what is missing.
 #
 # Rust is not installed from Debian: Debian 12's cargo is 1.63 and the crate
-# needs the `rust-version` of Cargo.toml (1.70 or later). When cargo is missing
+# needs the `rust-version` of Cargo.toml (read from it). When cargo is missing
 # or older, this script says what is needed and how to get it (rustup), and
 # exits non-zero, rather than letting the build fail later.
 set -eu
@@ -28,7 +28,7 @@ fi
 
 # Rust: at least Cargo.toml's rust-version.
 wanted=$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml | head -1)
-wanted=${wanted:-1.70}
+wanted=${wanted:-1.77}
 # rustup's default place, in case this shell's PATH does not have it yet.
 [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo" ] && PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 have=""
