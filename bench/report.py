@@ -621,7 +621,8 @@ def markdown(res, chart_files):
                 if f is None:
                     cells.append("")
                 elif f["status"] != "ok":
-                    cells.append("%s: %s" % (f["status"], (f.get("reason") or "")[:80]))
+                    cells.append("%s%s: %s" % (f["status"], " (expected)" if f.get("expected_failure") else "",
+                                               (f.get("reason") or "")[:80]))
                 else:
                     c = "**%s** [%s–%s]" % (fnum(f["median"]), fnum(f["min"]), fnum(f["max"]))
                     if f.get("ratio") is not None:
@@ -650,8 +651,16 @@ def markdown(res, chart_files):
     if bad:
         L.append("## Rows that did not run cleanly")
         L.append("")
+        L.append("*failed* rows of a measured implementation make `bench/run.sh` exit 2 (the test "
+                 "stage fails); *failed (expected)* rows are documented limits of a baseline, run in a "
+                 "child process so the report shows what happens; *unavailable* and *skipped* rows did "
+                 "not run.")
+        L.append("")
         for f in bad:
-            L.append("- `%s` (%s): %s%s" % (f["id"], f["label"], f["status"],
+            st = f["status"]
+            if f.get("expected_failure") and (st == "failed" or f.get("failures")):
+                st = "failed (expected: %s)" % f["expected_failure"]
+            L.append("- `%s` (%s): %s%s" % (f["id"], f["label"], st,
                                            ": " + (f.get("reason") or "") if f["status"] != "ok" else
                                            " with %d failed run(s): %s" % (len(f["failures"]),
                                                                            f["failures"][0][:200])))
