@@ -22,6 +22,8 @@ import time
 
 import adapters
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
 
 def c_cases(raw, lib):
     """(key, title, op, k1, k2, [(impl, label, fn(k) -> argv)])"""
@@ -234,3 +236,123 @@ def markdown(out):
                 lines.append("| {:,} | `{}` |".format(n, fn[:120]))
             blocks.append("\n".join(lines))
     return blocks
+
+
+# --------------------------------------------------------------------------
+# accept: user-space instructions inside one accept call, deterministic
+
+ACCEPT_FN = {"raw": "raw_acc_one", "lib": "lib_acc_one"}
+ACCEPT_COUNTS = (500, 2500)
+
+
+def accept_command(k1=ACCEPT_COUNTS[0], k2=ACCEPT_COUNTS[1]):
+    return "python3 bench/profile_ops.py accept --counts %d,%d" % (k1, k2)
+
+
+def fn_costs(path):
+    """Self cost of each function in a callgrind profile (callgrind_annotate's
+    "file:function [object]" lines, summed by function)."""
+    if not shutil.which("callgrind_annotate"):
+        return {}
+    r = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", "--auto=no", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True, timeout=120)
+    out = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)$", line)
+        if not m or "PROGRAM TOTALS" in line:
+            continue
+        name = re.sub(r"\s*\[[^\]]*\]$", "", m.group(2).strip())
+        name = name.split(":", 1)[1] if ":" in name and not name.startswith(("???", "<")) else \
+            name.replace("???:", "")
+        out[name] = out.get(name, 0) + int(m.group(1).replace(",", ""))
+    return out
+
+
+def accept_instructions(raw, lib, k1=ACCEPT_COUNTS[0], k2=ACCEPT_COUNTS[1], pin=(), timeout=300):
+    """User-space instructions per accept, raw C against the library, counted by
+    callgrind only inside the function that accepts one connection
+    (--toggle-collect=raw_acc_one / lib_acc_one: accept(2)'s wrapper and,
+    for the library, usocket_accept with its registry insert and
+    allocations), in one drain of k1 and one of k2 queued connections:
+    (I(k2) - I(k1)) / (k2 - k1), so first-call costs cancel. Exact and
+    independent of machine load, unlike the wall-clock rates."""
+    res = {"k1": k1, "k2": k2, "command": accept_command(k1, k2), "impls": {}}
+    for impl, exe in (("raw", raw), ("lib", lib)):
+        fn = ACCEPT_FN[impl]
+        tot, per_fn = [], []
+        for k in (k1, k2):
+            d = tempfile.mkdtemp(prefix="cg-accept-")
+            try:
+                out = os.path.join(d, "cg.out")
+                cmd = list(pin) + ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+                                   "--toggle-collect=" + fn, exe, "accept", "--count", str(k), "--rounds", "1"]
+                r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                   timeout=timeout)
+                if r.returncode != 0 or not os.path.exists(out):
+                    raise RuntimeError("callgrind %s accept --count %d: exit %d %s" % (
+                        os.path.basename(exe), k, r.returncode, r.stdout[-300:].decode("utf-8", "replace")))
+                total = None
+                for line in open(out):
+                    if line.startswith("totals:") or (total is None and line.startswith("summary:")):
+                        total = int(line.split()[1])
+                if not total:
+                    raise RuntimeError("callgrind collected nothing in %s (inlined?)" % fn)
+                tot.append(total)
+                per_fn.append(fn_costs(out))
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+        per = (tot[1] - tot[0]) / float(k2 - k1)
+        fns = {n: (per_fn[1].get(n, 0) - per_fn[0].get(n, 0)) / float(k2 - k1)
+               for n in set(per_fn[0]) | set(per_fn[1])}
+        top = sorted(((v, n) for n, v in fns.items() if v >= 0.5), reverse=True)[:10]
+        res["impls"][impl] = {"per_accept": round(per, 1), "totals": tot, "top": [(round(v, 1), n) for v, n in top]}
+    r, l = res["impls"]["raw"]["per_accept"], res["impls"]["lib"]["per_accept"]
+    res["extra"] = round(l - r, 1)
+    return res
+
+
+def accept_markdown(a):
+    if not a:
+        return []
+    if a.get("error"):
+        return ["Accept instructions (callgrind): %s" % a["error"]]
+    r, l = a["impls"]["raw"], a["impls"]["lib"]
+    lines = ["**Accept, user-space instructions per accept** (callgrind, deterministic: only inside the "
+             "function that accepts one connection, `--toggle-collect=raw_acc_one` / `lib_acc_one`, "
+             "(I(%d) − I(%d)) / %d over one drain each): raw C **%s**, libusocket **%s** (%+,.1f). "
+             "Reproduce: `%s` (after `bench/run.sh` has built `bench/build/`)."
+             % (a["k2"], a["k1"], a["k2"] - a["k1"], "{:,.1f}".format(r["per_accept"]),
+                "{:,.1f}".format(l["per_accept"]), a["extra"], a["command"]), "",
+             "| instructions per accept | function (libusocket run, self cost) |", "|---|---|"]
+    for v, n in l["top"]:
+        lines.append("| {:,.1f} | `{}` |".format(v, n[:110]))
+    return ["\n".join(lines)]
+
+
+def main(argv):
+    """profile_ops.py accept [--counts K1,K2]: instructions per accept, raw C and
+    libusocket (bench/build/bench_raw and bench_lib must exist)."""
+    if not argv or argv[0] != "accept":
+        print(main.__doc__)
+        return 2
+    k1, k2 = ACCEPT_COUNTS
+    if "--counts" in argv:
+        k1, k2 = (int(x) for x in argv[argv.index("--counts") + 1].split(","))
+    build = os.path.join(HERE, "build")
+    raw, lib = os.path.join(build, "bench_raw"), os.path.join(build, "bench_lib")
+    if not (os.path.exists(raw) and os.path.exists(lib)):
+        print("profile_ops: build the programs first (bench/run.sh --only accept --runs 1)")
+        return 1
+    a = accept_instructions(raw, lib, k1, k2)
+    print("instructions per accept (callgrind, user space, inside the accepting function):")
+    print("  raw C       %10.1f" % a["impls"]["raw"]["per_accept"])
+    print("  libusocket  %10.1f   (%+.1f)" % (a["impls"]["lib"]["per_accept"], a["extra"]))
+    print("  libusocket, by function (self):")
+    for v, n in a["impls"]["lib"]["top"]:
+        print("    %10.1f  %s" % (v, n[:100]))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main(sys.argv[1:]))
