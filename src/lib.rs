@@ -9,6 +9,7 @@ pub mod address;
 pub mod datagram;
 pub mod error;
 pub mod ffi;
+pub mod local; // core-local: Unix-domain sockets
 pub mod options;
 pub mod os;
 pub mod registry;

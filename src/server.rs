@@ -103,6 +103,8 @@ struct State {
 pub struct Server {
     handler: Handler,
     local: SocketAddr,
+    /// core-local: the path of a Unix-domain server (then `local_addr` is WRONG_KIND).
+    local_path: Option<String>,
     multi_threading: bool,
     max_buffer_size: usize,
     /// Stack size of the threads the server creates; 0: the defaults.
@@ -264,9 +266,22 @@ impl Server {
             .map_err(|e| Error::from_io(e, "getsockname"))?
             .as_socket()
             .ok_or_else(|| Error::internal("the server's socket has no IP address"))?;
+        Server::from_socket(socket, local, None, opts, handler) // core-local: the struct is built there
+    }
+
+    /// core-local: a server on a socket that is bound (and for TCP listening)
+    /// already, such as a Unix-domain listener (`local_path`: its path).
+    pub(crate) fn from_socket(
+        socket: Arc<Socket>,
+        local: SocketAddr,
+        local_path: Option<String>,
+        opts: &ServerOptions,
+        handler: Handler,
+    ) -> Result<Arc<Server>> {
         Ok(Arc::new(Server {
             handler,
             local,
+            local_path,
             multi_threading: opts.multi_threading,
             max_buffer_size: opts.max_buffer_size,
             stack_size: AtomicUsize::new(0),
@@ -286,7 +301,13 @@ impl Server {
 
     /// The address the server is bound to (also after it was stopped).
     pub fn local_addr(&self) -> Result<SocketAddr> {
+        if self.local_path.is_some() { return Err(Error::wrong_kind("a Unix-domain server has no IP address: use usocket_local_path")); } // core-local
         Ok(self.local)
+    }
+
+    /// core-local: the path of a Unix-domain server, None for TCP and UDP.
+    pub fn local_path(&self) -> Option<&str> {
+        self.local_path.as_deref()
     }
 
     /// Sets the stack size of the threads the server creates from now on

@@ -55,6 +55,8 @@ pub struct Socket {
     lists: Mutex<Vec<Weak<WaitList>>>,
     /// The socket's address family, learnt on first need (datagram sends).
     pub(crate) is_ipv4: once_cell::sync::OnceCell<bool>,
+    /// core-local: the socket file this socket created (Unix-domain), removed on close.
+    pub(crate) bound_file: Option<crate::local::BoundFile>,
 }
 
 impl Socket {
@@ -69,6 +71,7 @@ impl Socket {
             send_timeout_ms: AtomicI64::new(0),
             lists: Mutex::new(Vec::new()),
             is_ipv4: once_cell::sync::OnceCell::new(),
+            bound_file: None, // core-local
         }
     }
 
@@ -127,6 +130,7 @@ impl Socket {
         if this.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        if let Some(f) = &this.bound_file { f.remove(); } // core-local: the socket file goes at once
         let lists: Vec<Weak<WaitList>> = std::mem::take(&mut *this.lists.lock());
         for list in lists.iter().filter_map(Weak::upgrade) {
             list.forget(&this);

@@ -23,6 +23,7 @@ use crate::stream::{ConnectOptions, ListenOptions};
 use crate::wait::WaitList;
 use crate::{datagram, options, stream, wait};
 
+pub mod local; // core-local: Unix-domain sockets
 pub mod server;
 
 /// A handle: a socket, a wait list or a server. 0 is never a valid handle,
@@ -398,8 +399,9 @@ pub extern "C" fn usocket_accept_from(listener: usocket_t, out: *mut usocket_t, 
         let l = registry::socket(listener)?;
         let (s, addr) = stream::accept(&l, !peer.is_null())?;
         *out = register_socket(s)?;
-        if let (Some(peer), Some(addr)) = (peer.as_mut(), addr) {
-            *peer = usocket_address::from_socket_addr(&addr);
+        if let Some(peer) = peer.as_mut() {
+            // core-local: a Unix-domain peer (no IP address) is family 0, zero octets, port 0.
+            *peer = addr.map_or(local::NO_ADDRESS, |a| usocket_address::from_socket_addr(&a));
         }
         Ok(())
     })
@@ -545,7 +547,7 @@ pub extern "C" fn usocket_receive(s: usocket_t, buf: *mut u8, len: usize, nrecei
         if let Some(from) = from.as_mut() {
             *from = match addr {
                 Some(a) => usocket_address::from_socket_addr(&a),
-                None => usocket_address { family: 4, octets: [0; 16], port: 0 },
+                None => local::NO_ADDRESS, // core-local: a Unix-domain sender
             };
         }
         Ok(())
@@ -587,6 +589,7 @@ pub extern "C" fn usocket_peer_name(s: usocket_t, out: *mut usocket_address) -> 
 fn sock_name(s: &Socket, peer: bool) -> Result<std::net::SocketAddr> {
     let r = if peer { s.inner.peer_addr() } else { s.inner.local_addr() };
     let a = r.map_err(|e| s.fail(e.raw_os_error().unwrap_or(0), if peer { "getpeername" } else { "getsockname" }))?;
+    if a.is_unix() { return Err(Error::wrong_kind("a Unix-domain socket has no IP address: use usocket_local_path or usocket_peer_path")); } // core-local
     a.as_socket().ok_or_else(|| Error::new(crate::error::USOCKET_ERR_UNKNOWN, "not an IP socket"))
 }
 
