@@ -41,6 +41,11 @@ def c_cases(raw, lib):
     return [
         ("c-rtt1", "C: TCP echo round trip 1 B", "round trip", 2000, 12000,
          [("raw", "raw C", c(raw, rt, "")), ("lib", "libusocket", c(lib, rt, ""))]),
+        ("c-local-rtt1", "C: Unix-domain round trip 1 B", "round trip", 2000, 12000,
+         [("raw", "raw C", c(raw, ["local-rtt"] + rt[1:], "")), ("lib", "libusocket", c(lib, ["local-rtt"] + rt[1:], ""))]),
+        ("c-local-bulk", "C: Unix-domain bulk receive", "64 KiB read", 512, 2048,
+         [("raw", "raw C", c(raw, ["local-bulk", "--seconds", "600"], "bulk")),
+          ("lib", "libusocket", c(lib, ["local-bulk", "--seconds", "600"], "bulk"))]),
         ("c-udp64", "C: UDP round trip 64 B", "round trip", 2000, 12000,
          [("raw", "raw C", c(raw, ud, "")), ("lib", "libusocket", c(lib, ud, ""))]),
         ("c-bulk", "C: bulk receive", "64 KiB read", 512, 2048,
@@ -143,6 +148,14 @@ def run(exes, cpu, budget_s, log, runtimes=("c", "python", "lisp"), callgrind_sc
     env_lib = os.path.join(adapters.ROOT, "target", "release", "libusocket.so")
     os.environ.setdefault("USOCKET_LIBRARY", env_lib)
     cases = []
+    if "c" in runtimes and raw and lib and have_vg:
+        # first, as it is the deterministic figure for the accept target of 0.2
+        try:
+            out["accept"] = accept_instructions(raw, lib, pin=pin)
+            log("  profile accept instructions: raw C %s, libusocket %s per accept"
+                % (out["accept"]["impls"]["raw"]["per_accept"], out["accept"]["impls"]["lib"]["per_accept"]))
+        except Exception as e:
+            out["accept"] = {"error": "%s: %s" % (type(e).__name__, str(e)[:300]), "command": accept_command()}
     if "c" in runtimes and raw and lib:
         cases += c_cases(raw, lib)
     for rt in runtimes:
@@ -176,7 +189,7 @@ def run(exes, cpu, budget_s, log, runtimes=("c", "python", "lisp"), callgrind_sc
             case["impls"].append(c)
         out["cases"][key] = case
         log("  profile %-36s %s" % (title, "  ".join("%s: %s" % (c["label"], summarize(c)) for c in case["impls"])))
-    out["markdown"] = markdown(out)
+    out["markdown"] = accept_markdown(out.get("accept")) + markdown(out)
     return out
 
 
