@@ -281,6 +281,26 @@ def fn_costs(path):
     return out
 
 
+ALLOC_FNS = ("malloc", "calloc", "realloc", "aligned_alloc", "posix_memalign", "memalign")
+
+
+def alloc_calls(path):
+    """Calls to the C allocator recorded in a callgrind profile (only while
+    collecting): the sum of calls= of every call to malloc, calloc, realloc..."""
+    names, n, cfn = {}, 0, None
+    for line in open(path, errors="replace"):
+        m = re.match(r"c?fn=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+        if m:
+            if m.group(2):
+                names[m.group(1)] = m.group(2).strip()
+            cfn = names.get(m.group(1)) if line.startswith("cfn=") else None
+            continue
+        if line.startswith("calls=") and cfn in ALLOC_FNS:
+            n += int(line.split("=", 1)[1].split()[0])
+            cfn = None
+    return n
+
+
 def accept_instructions(raw, lib, k1=ACCEPT_COUNTS[0], k2=ACCEPT_COUNTS[1], pin=(), timeout=300):
     """User-space instructions per accept, raw C against the library, counted by
     callgrind only inside the function that accepts one connection
@@ -292,7 +312,7 @@ def accept_instructions(raw, lib, k1=ACCEPT_COUNTS[0], k2=ACCEPT_COUNTS[1], pin=
     res = {"k1": k1, "k2": k2, "command": accept_command(k1, k2), "impls": {}}
     for impl, exe in (("raw", raw), ("lib", lib)):
         fn = ACCEPT_FN[impl]
-        tot, per_fn = [], []
+        tot, per_fn, allocs = [], [], []
         for k in (k1, k2):
             d = tempfile.mkdtemp(prefix="cg-accept-")
             try:
@@ -311,6 +331,7 @@ def accept_instructions(raw, lib, k1=ACCEPT_COUNTS[0], k2=ACCEPT_COUNTS[1], pin=
                 if not total:
                     raise RuntimeError("callgrind collected nothing in %s (inlined?)" % fn)
                 tot.append(total)
+                allocs.append(alloc_calls(out))
                 per_fn.append(fn_costs(out))
             finally:
                 shutil.rmtree(d, ignore_errors=True)
@@ -318,7 +339,8 @@ def accept_instructions(raw, lib, k1=ACCEPT_COUNTS[0], k2=ACCEPT_COUNTS[1], pin=
         fns = {n: (per_fn[1].get(n, 0) - per_fn[0].get(n, 0)) / float(k2 - k1)
                for n in set(per_fn[0]) | set(per_fn[1])}
         top = sorted(((v, n) for n, v in fns.items() if v >= 0.5), reverse=True)[:10]
-        res["impls"][impl] = {"per_accept": round(per, 1), "totals": tot, "top": [(round(v, 1), n) for v, n in top]}
+        res["impls"][impl] = {"per_accept": round(per, 1), "totals": tot, "top": [(round(v, 1), n) for v, n in top],
+                              "allocs_per_accept": round((allocs[1] - allocs[0]) / float(k2 - k1), 3)}
     r, l = res["impls"]["raw"]["per_accept"], res["impls"]["lib"]["per_accept"]
     res["extra"] = round(l - r, 1)
     return res
@@ -332,10 +354,12 @@ def accept_markdown(a):
     r, l = a["impls"]["raw"], a["impls"]["lib"]
     lines = ["**Accept, user-space instructions per accept** (callgrind, deterministic: only inside the "
              "function that accepts one connection, `--toggle-collect=raw_acc_one` / `lib_acc_one`, "
-             "(I(%d) − I(%d)) / %d over one drain each): raw C **%s**, libusocket **%s** (%+,.1f). "
+             "(I(%d) − I(%d)) / %d over one drain each): raw C **%s**, libusocket **%s** (%s); "
+             "allocator calls (malloc, calloc, realloc) per accept: raw C %s, libusocket %s. "
              "Reproduce: `%s` (after `bench/run.sh` has built `bench/build/`)."
              % (a["k2"], a["k1"], a["k2"] - a["k1"], "{:,.1f}".format(r["per_accept"]),
-                "{:,.1f}".format(l["per_accept"]), a["extra"], a["command"]), "",
+                "{:,.1f}".format(l["per_accept"]), "{:+,.1f}".format(a["extra"]), r.get("allocs_per_accept", "?"),
+                l.get("allocs_per_accept", "?"), a["command"]), "",
              "| instructions per accept | function (libusocket run, self cost) |", "|---|---|"]
     for v, n in l["top"]:
         lines.append("| {:,.1f} | `{}` |".format(v, n[:110]))
@@ -360,6 +384,8 @@ def main(argv):
     print("instructions per accept (callgrind, user space, inside the accepting function):")
     print("  raw C       %10.1f" % a["impls"]["raw"]["per_accept"])
     print("  libusocket  %10.1f   (%+.1f)" % (a["impls"]["lib"]["per_accept"], a["extra"]))
+    print("calls to malloc/calloc/realloc per accept: raw C %s, libusocket %s"
+          % (a["impls"]["raw"]["allocs_per_accept"], a["impls"]["lib"]["allocs_per_accept"]))
     print("  libusocket, by function (self):")
     for v, n in a["impls"]["lib"]["top"]:
         print("    %10.1f  %s" % (v, n[:100]))

@@ -515,7 +515,9 @@ def targets_02(res):
             else:
                 ir, il = acc["impls"]["raw"]["per_accept"], acc["impls"]["lib"]["per_accept"]
                 note = (note + "; " if note else "") + ("user-space instructions per accept (callgrind): raw C "
-                                                        "%s, libusocket %s (%+.0f)" % (fnum(ir), fnum(il), il - ir))
+                                                        "%s, libusocket %s (%+.0f); allocator calls per accept %s"
+                                                        % (fnum(ir), fnum(il), il - ir,
+                                                           acc["impls"]["lib"].get("allocs_per_accept", "?")))
         rows.append([t["target"], fratio(t["ratio"]), target_mark(t, t["ratio"], t["status"]),
                      fratio(t.get("paired")), target_mark(t, t.get("paired"), t.get("paired_status") or "n/a"),
                      note])
