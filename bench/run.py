@@ -38,7 +38,10 @@ Exit status:
      the plan marks as expected to fail (usocket's select() past descriptor
      1023, FINDINGS.md) is reported as "failed (expected)". --allow-failures
      turns 2 into 0 (the report is the same).
-A run that exits non-zero does not --publish.
+A run that exits non-zero does not --publish. To check the failure path,
+USOCKET_BENCH_FAULT=ROW-ID[,ROW-ID...] makes those rows crash (SIGSEGV)
+instead of running, e.g.
+    USOCKET_BENCH_FAULT=accept/c/lib bench/run.sh QUICK=1 --only accept   # exits 2
 
 Groups (for --only): rtt, bulk, local, udp, wait, accept, server, mem, profile.
 """
@@ -516,6 +519,7 @@ def execute(groups, runs, budget_end, log, hard_end=None):
     env = dict(os.environ)
     env["USOCKET_LIBRARY"] = env.get("USOCKET_LIBRARY") or LIBSO
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    fault_rows = set(x for x in os.environ.get("USOCKET_BENCH_FAULT", "").split(",") if x)
     for gname, title, rows in groups:
         for r in rows:
             if r.cmd is None:
@@ -535,7 +539,10 @@ def execute(groups, runs, budget_end, log, hard_end=None):
                 limit = r.timeout
                 if hard_end is not None and hard_end - time.monotonic() < limit:
                     limit = max(1.0, hard_end - time.monotonic())
-                rec, err = run_child(r.cmd, limit, env)
+                cmd = r.cmd
+                if r.id in fault_rows:  # self-check of the failure path: this row crashes (SIGSEGV)
+                    cmd = ["sh", "-c", "echo 'injected fault (USOCKET_BENCH_FAULT)' >&2; kill -SEGV $$"]
+                rec, err = run_child(cmd, limit, env)
                 st = rec.get("status", "failed")
                 if limit < r.timeout and st == "failed" and "time limit" in rec.get("reason", "") \
                         and rec.get("wall_s", 0) >= limit - 0.5:
