@@ -818,6 +818,19 @@ def main(argv):
     groups = make_plan(S, exes, why, o["cpu"])
     if o["only"]:
         groups = [g for g in groups if g[0] in o["only"]]
+    acc = None
+    if (not o["only"] or o["only"] & {"accept", "profile"}) and exes.get("bench_raw") and exes.get("bench_lib") \
+            and shutil.which("valgrind"):
+        # the deterministic figure of the accept target (a few seconds): every run has it
+        import profile_ops
+        try:
+            acc = profile_ops.accept_instructions(exes["bench_raw"], exes["bench_lib"],
+                                                  pin=["taskset", "-c", str(o["cpu"])] if shutil.which("taskset") else [])
+            log("  accept, instructions per accept (callgrind): raw C %s, libusocket %s; allocator calls %s"
+                % (acc["impls"]["raw"]["per_accept"], acc["impls"]["lib"]["per_accept"],
+                   acc["impls"]["lib"]["allocs_per_accept"]))
+        except Exception as e:
+            acc = {"error": "%s: %s" % (type(e).__name__, str(e)[:300]), "command": profile_ops.accept_command()}
     execute(groups, runs, budget_end, log, hard_end=budget_end + S["grace"])
     figs = figures(groups)
     for f in figs:
@@ -834,7 +847,7 @@ def main(argv):
         import profile_ops
         log("profile (strace -c, callgrind): %.0f s left in the budget" % remaining)
         try:
-            prof = profile_ops.run(exes, o["cpu"], remaining, log)
+            prof = profile_ops.run(exes, o["cpu"], remaining, log, accept=acc is None)
         except Exception as e:  # a profile is a bonus; its failure is reported
             prof = {"error": "%s: %s" % (type(e).__name__, e)}
 
@@ -846,7 +859,7 @@ def main(argv):
                         settings=S, wall_s=round(time.monotonic() - t_start, 1), build_problems=why,
                         load_start=load_start, load_end=loadavg()),
            "figures": figs, "targets": targets(figs), "profile": prof, "broken": broken,
-           "implementation_failures": impl_failed}
+           "implementation_failures": impl_failed, "accept_instructions": acc}
     path = os.path.join(RESULTS, "results.json")
     with open(path + ".tmp", "w") as fh:
         json.dump(res, fh, indent=1, sort_keys=False)
