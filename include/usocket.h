@@ -24,6 +24,103 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// `protocol`: a stream socket (TCP, or a Unix-domain stream socket).
+#define USOCKET_STREAM 0
+
+// `protocol`: a datagram socket (UDP, or a Unix-domain datagram socket).
+#define USOCKET_DATAGRAM 1
+
+// `usocket_shutdown`: no more reading.
+#define USOCKET_SHUT_INPUT 1
+
+// `usocket_shutdown`: no more writing (sends FIN).
+#define USOCKET_SHUT_OUTPUT 2
+
+// `usocket_shutdown`: both.
+#define USOCKET_SHUT_BOTH 3
+
+// `usocket_kind`: a connected stream socket (stream-usocket).
+#define USOCKET_KIND_STREAM 0
+
+// `usocket_kind`: a listening stream socket (stream-server-usocket).
+#define USOCKET_KIND_STREAM_SERVER 1
+
+// `usocket_kind`: a datagram socket (datagram-usocket).
+#define USOCKET_KIND_DATAGRAM 2
+
+// `usocket_wait_for_input` state: not ready.
+#define USOCKET_STATE_NONE 0
+
+// `usocket_wait_for_input` state: a read (or accept) would not block.
+#define USOCKET_STATE_READ 1
+
+// Option: receive timeout (SO_RCVTIMEO) in ms, 0 for none.
+#define USOCKET_OPT_RECEIVE_TIMEOUT 0
+
+// Option: send timeout (SO_SNDTIMEO) in ms, 0 for none.
+#define USOCKET_OPT_SEND_TIMEOUT 1
+
+// Option: TCP_NODELAY, 0 or 1 (stream sockets only).
+#define USOCKET_OPT_TCP_NODELAY 2
+
+// Option: SO_REUSEADDR, 0 or 1.
+#define USOCKET_OPT_REUSE_ADDRESS 3
+
+// Option: SO_KEEPALIVE, 0 or 1.
+#define USOCKET_OPT_KEEPALIVE 4
+
+// Option: SO_BROADCAST, 0 or 1.
+#define USOCKET_OPT_BROADCAST 5
+
+// Option: SO_RCVBUF in bytes (Linux reports twice what was set).
+#define USOCKET_OPT_RECEIVE_BUFFER 6
+
+// Option: SO_SNDBUF in bytes (Linux reports twice what was set).
+#define USOCKET_OPT_SEND_BUFFER 7
+
+// `usocket_address.family`: IPv4.
+#define USOCKET_FAMILY_IPV4 4
+
+// `usocket_address.family`: IPv6.
+#define USOCKET_FAMILY_IPV6 6
+
+// `usocket_address.family` of a Unix-domain peer (zero octets, port 0).
+#define USOCKET_FAMILY_LOCAL 0
+
+// The largest datagram `usocket_send` accepts: 65,535 less the IPv4 and
+// UDP headers, 65507 bytes.
+#define USOCKET_MAX_DATAGRAM_PACKET_SIZE 65507
+
+// The longest string `usocket_address_format` writes, with its NUL.
+#define USOCKET_ADDRESS_STRLEN 46
+
+// The longest Unix-domain path, in bytes without its NUL, that fits in
+// `sun_path` (an abstract `@name` counts its `@`).
+#define USOCKET_LOCAL_PATH_MAX 107
+
+// The most sockets one `usocket_wait_for_input` call takes.
+#define USOCKET_WAIT_MAX (1 << 20)
+
+// The longest timeout any call or option takes, in ms: 2^31-1 (about 24.8
+// days, what poll(2) can wait).
+#define USOCKET_MAX_TIMEOUT_MS 2147483647
+
+// The slice, in ms, in which bindings cut a blocking call (with the `_for`
+// calls and `usocket_write_some`) so their runtime can interrupt it: the
+// same in every binding.
+#define USOCKET_INTERRUPT_SLICE_MS 50
+
+// `usocket_listen_options.backlog` by default.
+#define USOCKET_DEFAULT_BACKLOG 5
+
+// `usocket_server_options.backlog` by default: SOMAXCONN (the kernel caps
+// it at net.core.somaxconn), so a burst of connections is not dropped.
+#define USOCKET_SERVER_DEFAULT_BACKLOG 4096
+
+// `usocket_server_options.timeout_ms` by default: how long one wait of a
+// UDP server's loop for a datagram lasts.
+#define USOCKET_SERVER_DEFAULT_TIMEOUT_MS 1000
+
 // Success.
 #define USOCKET_OK 0
 
@@ -114,72 +211,10 @@
 // A stream that is not, or no longer, usable ("invalid-socket-stream-error").
 #define USOCKET_ERR_INVALID_SOCKET_STREAM -29
 
-// `protocol`: TCP.
-#define USOCKET_STREAM 0
-
-// `protocol`: UDP.
-#define USOCKET_DATAGRAM 1
-
-// `usocket_shutdown`: no more reading.
-#define USOCKET_SHUT_INPUT 1
-
-// `usocket_shutdown`: no more writing (sends FIN).
-#define USOCKET_SHUT_OUTPUT 2
-
-// `usocket_shutdown`: both.
-#define USOCKET_SHUT_BOTH 3
-
-// `usocket_kind`: a connected TCP socket (stream-usocket).
-#define USOCKET_KIND_STREAM 0
-
-// `usocket_kind`: a listening TCP socket (stream-server-usocket).
-#define USOCKET_KIND_STREAM_SERVER 1
-
-// `usocket_kind`: a UDP socket (datagram-usocket).
-#define USOCKET_KIND_DATAGRAM 2
-
-// `usocket_wait_for_input` state: not ready.
-#define USOCKET_STATE_NONE 0
-
-// `usocket_wait_for_input` state: a read (or accept) would not block.
-#define USOCKET_STATE_READ 1
-
-// Option: receive timeout (SO_RCVTIMEO) in ms, 0 for none.
-#define USOCKET_OPT_RECEIVE_TIMEOUT 0
-
-// Option: send timeout (SO_SNDTIMEO) in ms, 0 for none.
-#define USOCKET_OPT_SEND_TIMEOUT 1
-
-// Option: TCP_NODELAY, 0 or 1 (stream sockets only).
-#define USOCKET_OPT_TCP_NODELAY 2
-
-// Option: SO_REUSEADDR, 0 or 1.
-#define USOCKET_OPT_REUSE_ADDRESS 3
-
-// Option: SO_KEEPALIVE, 0 or 1.
-#define USOCKET_OPT_KEEPALIVE 4
-
-// Option: SO_BROADCAST, 0 or 1.
-#define USOCKET_OPT_BROADCAST 5
-
-// Option: SO_RCVBUF in bytes (Linux reports twice what was set).
-#define USOCKET_OPT_RECEIVE_BUFFER 6
-
-// Option: SO_SNDBUF in bytes (Linux reports twice what was set).
-#define USOCKET_OPT_SEND_BUFFER 7
-
-// The largest datagram `usocket_send` accepts: 65507 bytes.
-#define USOCKET_MAX_DATAGRAM_PACKET_SIZE 65507
-
-// The longest string `usocket_address_format` writes, with its NUL.
-#define USOCKET_ADDRESS_STRLEN 46
-
-// The most sockets one `usocket_wait_for_input` call takes.
-#define USOCKET_WAIT_MAX (1 << 20)
-
 // An IP address and port.
 typedef struct usocket_address {
-  // 4 or 6.
+  // `USOCKET_FAMILY_IPV4` (4) or `USOCKET_FAMILY_IPV6` (6); for a
+  // Unix-domain peer `USOCKET_FAMILY_LOCAL` (0), with zero octets and port.
   uint8_t family;
   // Network order; IPv4 uses octets[0..4], the rest are zero.
   uint8_t octets[16];
@@ -187,33 +222,9 @@ typedef struct usocket_address {
   uint16_t port;
 } usocket_address;
 
-// Options for `usocket_connect`. Fill with `usocket_connect_options_init` first.
-typedef struct usocket_connect_options {
-  // `USOCKET_STREAM` (default) or `USOCKET_DATAGRAM`.
-  int32_t protocol;
-  // Read/receive timeout in ms (SO_RCVTIMEO); also bounds the connect. <= 0: none.
-  int64_t timeout_ms;
-  // Bound for the connect alone; <= 0: `timeout_ms` if set, else the OS's.
-  int64_t connect_timeout_ms;
-  // TCP_NODELAY; default true.
-  bool nodelay;
-  // Bind to this local host before connecting; NULL: any.
-  const char *local_host;
-  // Bind to this local port before connecting; 0: any.
-  uint16_t local_port;
-} usocket_connect_options;
-
 // A handle: a socket, a wait list or a server. 0 is never a valid handle,
 // and a handle is never reused after `usocket_close`.
 typedef uint64_t usocket_t;
-
-// Options for `usocket_listen`. Fill with `usocket_listen_options_init` first.
-typedef struct usocket_listen_options {
-  // SO_REUSEADDR; default false.
-  bool reuse_address;
-  // Length of the queue of connections not yet accepted; default 5.
-  int32_t backlog;
-} usocket_listen_options;
 
 // Options for `usocket_server_new`. Fill with `usocket_server_options_init` first.
 typedef struct usocket_server_options {
@@ -227,8 +238,10 @@ typedef struct usocket_server_options {
   // TCP: one thread per client, so a slow or stuck handler never stops
   // the server from accepting others; default false (one client at a time).
   bool multi_threading;
-  // UDP: receive timeout of the serving loop in ms; default 1000; <= 0:
-  // none. A stop wakes the loop at once either way.
+  // UDP: how long one wait of the serving loop for a datagram lasts, in
+  // ms; default 1000; 0: no limit; it never ends the server, and a stop
+  // wakes the loop at once either way. < 0 or > USOCKET_MAX_TIMEOUT_MS:
+  // INVALID_ARGUMENT.
   int64_t timeout_ms;
   // UDP: size of the receive buffer and of the reply buffer, 1..=65507;
   // default 65507.
@@ -263,9 +276,78 @@ typedef size_t (*usocket_udp_handler)(void *user_data,
                                       uint8_t *reply,
                                       size_t reply_cap);
 
+// Options for `usocket_connect`. Fill with `usocket_connect_options_init` first.
+typedef struct usocket_connect_options {
+  // `USOCKET_STREAM` (default) or `USOCKET_DATAGRAM`.
+  int32_t protocol;
+  // Read/receive timeout in ms (SO_RCVTIMEO); also bounds the connect. <= 0: none.
+  int64_t timeout_ms;
+  // Bound for the connect alone; <= 0: `timeout_ms` if set, else the OS's.
+  int64_t connect_timeout_ms;
+  // TCP_NODELAY; default true.
+  bool nodelay;
+  // Bind to this local host before connecting; NULL: any.
+  const char *local_host;
+  // Bind to this local port before connecting; 0: any.
+  uint16_t local_port;
+} usocket_connect_options;
+
+// Options for `usocket_listen`. Fill with `usocket_listen_options_init` first.
+typedef struct usocket_listen_options {
+  // SO_REUSEADDR; default false.
+  bool reuse_address;
+  // Length of the queue of connections not yet accepted; default 5.
+  int32_t backlog;
+} usocket_listen_options;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Writes the address's IP as text ("127.0.0.1", "::1"), NUL-terminated,
+// into `buf` of `cap` bytes (`USOCKET_ADDRESS_STRLEN` always suffices).
+// A family other than 4 or 6, or a buffer too small: INVALID_ARGUMENT.
+int32_t usocket_address_format(const struct usocket_address *a, char *buf, size_t cap);
+
+// Resolves `host` (get-hosts-by-name): writes up to `cap` addresses (port 0)
+// to `out` and sets `*count` to how many the name has, which may be more
+// than `cap`. `out` may be NULL when `cap` is 0. Literals need no look-up.
+// The resolver's order is kept. Failures: NS_HOST_NOT_FOUND, NS_TRY_AGAIN,
+// NS_NO_RECOVERY, NS_UNKNOWN.
+int32_t usocket_resolve(const char *host, struct usocket_address *out, size_t cap, size_t *count);
+
+// usocket's get-host-by-name: the first IPv4 address of `host`, else its
+// first IPv6 address (port 0). Failures as for `usocket_resolve`.
+int32_t usocket_host_by_name(const char *host, struct usocket_address *out);
+
+// Sends one datagram of `len` bytes (at most 65507) from a datagram
+// socket: to `host`:`port`, or with `host` NULL to the connected peer.
+int32_t usocket_send(usocket_t s,
+                     const uint8_t *buf,
+                     size_t len,
+                     const char *host,
+                     uint16_t port,
+                     size_t *nsent);
+
+// Receives one datagram into `buf`: blocks up to the socket's receive
+// timeout (TIMEOUT). A datagram longer than `len` is cut to `len` and the
+// rest dropped, as recvfrom does. `from` (may be NULL) gets the sender.
+// A zero-length datagram gives `*nreceived` = 0.
+int32_t usocket_receive(usocket_t s,
+                        uint8_t *buf,
+                        size_t len,
+                        size_t *nreceived,
+                        struct usocket_address *from);
+
+// Like `usocket_receive`, but bounded by `timeout_ms` (< 0 forever, 0 do
+// not wait) instead of the socket's receive timeout, which it neither
+// reads nor changes. TIMEOUT with nothing consumed when none came in time.
+int32_t usocket_receive_for(usocket_t s,
+                            uint8_t *buf,
+                            size_t len,
+                            int64_t timeout_ms,
+                            size_t *nreceived,
+                            struct usocket_address *from);
 
 // The code of this thread's last failure (`USOCKET_OK` if none yet).
 // A successful call does not reset it.
@@ -285,16 +367,115 @@ const char *usocket_error_name(int32_t code);
 // The library's version, "MAJOR.MINOR.PATCH"; a static string.
 const char *usocket_version(void);
 
-// Writes the address's IP as text ("127.0.0.1", "::1"), NUL-terminated,
-// into `buf` of `cap` bytes (`USOCKET_ADDRESS_STRLEN` always suffices).
-// A family other than 4 or 6, or a buffer too small: INVALID_ARGUMENT.
-int32_t usocket_address_format(const struct usocket_address *a, char *buf, size_t cap);
+// The local address and port of a socket or server.
+int32_t usocket_local_name(usocket_t s, struct usocket_address *out);
 
-// Resolves `host` (get-hosts-by-name): writes up to `cap` addresses (port 0)
-// to `out` and sets `*count` to how many the name has, which may be more
-// than `cap`. `out` may be NULL when `cap` is 0. Literals need no look-up.
-// Failures: NS_HOST_NOT_FOUND, NS_TRY_AGAIN, NS_NO_RECOVERY, NS_UNKNOWN.
-int32_t usocket_resolve(const char *host, struct usocket_address *out, size_t cap, size_t *count);
+// The peer's address and port of a connected socket.
+int32_t usocket_peer_name(usocket_t s, struct usocket_address *out);
+
+// Reads an option (`USOCKET_OPT_*`): timeouts in ms (0: none), flags 0 or 1,
+// buffer sizes in bytes.
+int32_t usocket_get_option(usocket_t s, int32_t option, int64_t *value);
+
+// Sets an option (`USOCKET_OPT_*`). Timeouts: 0 (none) up to
+// `USOCKET_MAX_TIMEOUT_MS`; TCP_NODELAY on a datagram socket: WRONG_KIND;
+// buffer sizes >= 1.
+int32_t usocket_set_option(usocket_t s, int32_t option, int64_t value);
+
+// Fills `o` with the defaults: TCP, SO_REUSEADDR on, backlog SOMAXCONN,
+// one client at a time, UDP timeout 1000 ms, buffers of 65507 bytes.
+// NULL is ignored.
+void usocket_server_options_init(struct usocket_server_options *o);
+
+// Creates a server (usocket's socket-server): binds `host`:`port` and,
+// for TCP, listens; serves nothing until `usocket_server_run` or
+// `usocket_server_spawn`. `host` NULL, "" or "0.0.0.0": every IPv4
+// interface; "::": every interface. Port 0 picks a free port: read it with
+// `usocket_local_name` on the server. `opts` NULL: defaults. The handler
+// of the server's protocol (`tcp` for `USOCKET_STREAM`, `udp` for
+// `USOCKET_DATAGRAM`) is called for each client or datagram; the other is
+// ignored. With that handler NULL the caller serves instead, on threads
+// of its own, with `usocket_server_next` (TCP) or
+// `usocket_server_next_datagram` and `usocket_server_reply` (UDP).
+// `user_data` goes to every handler call and must stay valid until the
+// handlers have ended (`usocket_server_wait`). Free the server with
+// `usocket_close`. Errors: INVALID_ARGUMENT, ADDRESS_IN_USE,
+// NS_HOST_NOT_FOUND, ...
+int32_t usocket_server_new(const char *host,
+                           uint16_t port,
+                           const struct usocket_server_options *opts,
+                           usocket_tcp_handler tcp,
+                           usocket_udp_handler udp,
+                           void *user_data,
+                           usocket_t *server);
+
+// For a TCP server made with a NULL handler: the next client, with the
+// server's accept policy applied inside the core (errors of one connection
+// such as ECONNABORTED retried, lack of descriptors backed off and
+// retried, never a busy loop). TIMEOUT when none came within `timeout_ms`
+// (< 0 forever, 0 do not wait); SHUTDOWN once the server is stopped;
+// INVALID_HANDLE when it is closed under the call. The client's handle
+// belongs to the caller; `peer` (may be NULL) gets its address (family 0
+// for a Unix-domain client). On a server that `usocket_server_run` or
+// `usocket_server_spawn` serves, or a UDP server: INVALID_ARGUMENT.
+int32_t usocket_server_next(usocket_t server,
+                            int64_t timeout_ms,
+                            usocket_t *client,
+                            struct usocket_address *peer);
+
+// For a UDP server made with a NULL handler: the next datagram, cut to
+// `cap` bytes, its length in `*len` and its sender in `*peer` (may be
+// NULL). TIMEOUT, SHUTDOWN and INVALID_ARGUMENT as for
+// `usocket_server_next`; receive errors of earlier replies are passed over.
+int32_t usocket_server_next_datagram(usocket_t server,
+                                     int64_t timeout_ms,
+                                     uint8_t *buf,
+                                     size_t cap,
+                                     size_t *len,
+                                     struct usocket_address *peer);
+
+// For a UDP server made with a NULL handler: sends `len` bytes (at most
+// the server's `max_buffer_size`, else INVALID_ARGUMENT) to `peer`, from
+// the server's socket.
+int32_t usocket_server_reply(usocket_t server,
+                             const uint8_t *buf,
+                             size_t len,
+                             const struct usocket_address *peer);
+
+// Serves on the calling thread until the server is stopped
+// (`usocket_server_stop` or `usocket_close`, from any thread or handler),
+// then returns USOCKET_OK. Without `multi_threading` handlers run on this
+// thread, so after a stop it returns once the running handler (if any) has
+// returned. On a server stopped already: returns at once.
+// A server serves once: a second run or spawn is INVALID_ARGUMENT.
+int32_t usocket_server_run(usocket_t server);
+
+// Serves on a new thread of the server's own (usocket's in-new-thread),
+// with asynchronous signals blocked; returns at once.
+int32_t usocket_server_spawn(usocket_t server);
+
+// Stops a server, from any thread or from inside a handler: closes its
+// listening (or datagram) socket at once, so new clients are refused and
+// the serving loop returns, and returns without waiting for running
+// handlers, which finish on their own (a UDP handler that stops its server
+// still has its reply sent). Stopping twice is harmless. The handle stays
+// valid (for `usocket_local_name`, `usocket_server_wait`) until `usocket_close`.
+int32_t usocket_server_stop(usocket_t server);
+
+// Sets the stack size in bytes of the threads the server creates from now
+// on: client threads (`multi_threading`) and the serving thread of a later
+// `usocket_server_spawn`. 0 restores the defaults: 128 KiB a client thread
+// (enough for C handlers; thousands of clients fit, as only touched pages
+// use memory) and 1 MiB the serving thread. Handlers that run an
+// interpreter need more: a Python (ctypes) handler 1 MiB or more.
+// 65536 up to 2^30, or 0; else INVALID_ARGUMENT.
+int32_t usocket_server_set_stack_size(usocket_t server, size_t bytes);
+
+// Waits until the server is stopped, its serving loop has returned and
+// every handler has ended (after which no handler uses `user_data` again),
+// or `timeout_ms` passes (TIMEOUT; < 0: no limit). It does not stop the
+// server. From inside one of the server's own handlers: INVALID_ARGUMENT.
+int32_t usocket_server_wait(usocket_t server, int64_t timeout_ms);
 
 // Fills `o` with the defaults: stream, no timeouts, nodelay on, no local
 // binding. NULL is ignored.
@@ -313,7 +494,8 @@ int32_t usocket_connect(const char *host,
                         const struct usocket_connect_options *opts,
                         usocket_t *out);
 
-// Fills `o` with the defaults: no SO_REUSEADDR, backlog 5. NULL is ignored.
+// Fills `o` with the defaults: no SO_REUSEADDR, backlog
+// `USOCKET_DEFAULT_BACKLOG` (5). NULL is ignored.
 void usocket_listen_options_init(struct usocket_listen_options *o);
 
 // Listens on `host`:`port` (socket-listen). `host` NULL, "" or "0.0.0.0":
@@ -330,8 +512,17 @@ int32_t usocket_listen(const char *host,
 // TCP_NODELAY and receive timeout.
 int32_t usocket_accept(usocket_t listener, usocket_t *out);
 
-// Like `usocket_accept`, also giving the client's address (`peer` may be NULL).
+// Like `usocket_accept`, also giving the client's address (`peer` may be
+// NULL; family 0 for a Unix-domain client).
 int32_t usocket_accept_from(usocket_t listener, usocket_t *out, struct usocket_address *peer);
+
+// Like `usocket_accept_from`, but bounded by `timeout_ms` (< 0 forever, 0
+// do not wait) instead of the listener's receive timeout, which it neither
+// reads nor changes. TIMEOUT when no client came in time.
+int32_t usocket_accept_for(usocket_t listener,
+                           int64_t timeout_ms,
+                           usocket_t *out,
+                           struct usocket_address *peer);
 
 // Closes any handle: a socket, a wait list or a server. A call blocked on
 // it in another thread returns INVALID_HANDLE within 100 ms; the
@@ -349,10 +540,25 @@ int32_t usocket_kind(usocket_t s, int32_t *kind);
 // do not use it after `usocket_close`. Handy for poll loops of your own.
 int32_t usocket_fd(usocket_t s, int32_t *fd);
 
+// A new descriptor for the same socket (close-on-exec), owned by the
+// caller, who must close it; the handle stays open and owned by the
+// library. For a runtime whose own stream type must own a descriptor.
+// `usocket_close` closes only the library's descriptor: while a duplicate
+// is open the connection stays up, so end it for every descriptor with
+// `usocket_shutdown` first. (A close that must wake another thread's
+// blocked call shuts the socket down to do so, which ends it for the
+// duplicates too; with no call in flight it never does.)
+int32_t usocket_dup_fd(usocket_t s, int32_t *fd);
+
 // Reads up to `len` bytes from a stream socket: blocks until at least one
 // byte, end of file (`*nread` = 0), the read timeout (TIMEOUT) or an error
 // (CONNECTION_RESET, ...). `len` 0 returns at once with `*nread` = 0.
 int32_t usocket_read(usocket_t s, uint8_t *buf, size_t len, size_t *nread);
+
+// Like `usocket_read`, but bounded by `timeout_ms` (< 0 forever, 0 do not
+// wait) instead of the socket's receive timeout, which it neither reads
+// nor changes. TIMEOUT with nothing consumed when no byte came in time.
+int32_t usocket_read_for(usocket_t s, uint8_t *buf, size_t len, int64_t timeout_ms, size_t *nread);
 
 // Writes all `len` bytes to a stream socket, or fails: SHUTDOWN when the
 // peer has gone (never SIGPIPE), CONNECTION_RESET, TIMEOUT (the send
@@ -377,38 +583,9 @@ int32_t usocket_write_some(usocket_t s,
 // an accept; on a datagram socket, a receive) would not block.
 int32_t usocket_input_available(usocket_t s, bool *available);
 
-// Sends one datagram of `len` bytes (at most 65507) from a datagram
-// socket: to `host`:`port`, or with `host` NULL to the connected peer.
-int32_t usocket_send(usocket_t s,
-                     const uint8_t *buf,
-                     size_t len,
-                     const char *host,
-                     uint16_t port,
-                     size_t *nsent);
-
-// Receives one datagram into `buf`: blocks up to the socket's receive
-// timeout (TIMEOUT). A datagram longer than `len` is cut to `len` and the
-// rest dropped, as recvfrom does. `from` (may be NULL) gets the sender.
-// A zero-length datagram gives `*nreceived` = 0.
-int32_t usocket_receive(usocket_t s,
-                        uint8_t *buf,
-                        size_t len,
-                        size_t *nreceived,
-                        struct usocket_address *from);
-
-// The local address and port of a socket or server.
-int32_t usocket_local_name(usocket_t s, struct usocket_address *out);
-
-// The peer's address and port of a connected socket.
-int32_t usocket_peer_name(usocket_t s, struct usocket_address *out);
-
-// Reads an option (`USOCKET_OPT_*`): timeouts in ms (0: none), flags 0 or 1,
-// buffer sizes in bytes.
-int32_t usocket_get_option(usocket_t s, int32_t option, int64_t *value);
-
-// Sets an option (`USOCKET_OPT_*`). Timeouts: 0 (none) up to 2^31-1 ms;
-// TCP_NODELAY on a datagram socket: WRONG_KIND; buffer sizes >= 1.
-int32_t usocket_set_option(usocket_t s, int32_t option, int64_t value);
+// How many handles are open in this process (sockets, wait lists,
+// servers): for leak checks. 0 on a panic.
+size_t usocket_open_handles(void);
 
 // Waits until at least one of `n` sockets is ready to read (data or end of
 // file), to accept, or to receive; or `timeout_ms` passes (< 0: forever,
@@ -452,68 +629,6 @@ int32_t usocket_wait_list_wait(usocket_t list,
 
 // Frees a wait list (the sockets stay open). Same as `usocket_close` on it.
 int32_t usocket_wait_list_free(usocket_t list);
-
-// How many handles are open in this process (sockets, wait lists,
-// servers): for leak checks.
-size_t usocket_open_handles(void);
-
-// Fills `o` with the defaults: TCP, SO_REUSEADDR on, backlog SOMAXCONN,
-// one client at a time, UDP timeout 1000 ms, buffers of 65507 bytes.
-// NULL is ignored.
-void usocket_server_options_init(struct usocket_server_options *o);
-
-// Creates a server (usocket's socket-server): binds `host`:`port` and,
-// for TCP, listens; serves nothing until `usocket_server_run` or
-// `usocket_server_spawn`. `host` NULL, "" or "0.0.0.0": every IPv4
-// interface; "::": every interface. Port 0 picks a free port: read it with
-// `usocket_local_name` on the server. `opts` NULL: defaults. The handler
-// of the server's protocol (`tcp` for `USOCKET_STREAM`, `udp` for
-// `USOCKET_DATAGRAM`) must not be NULL; the other is ignored. `user_data`
-// goes to every handler call and must stay valid until the handlers have
-// ended (`usocket_server_wait`). Free the server with `usocket_close`.
-// Errors: INVALID_ARGUMENT, ADDRESS_IN_USE, NS_HOST_NOT_FOUND, ...
-int32_t usocket_server_new(const char *host,
-                           uint16_t port,
-                           const struct usocket_server_options *opts,
-                           usocket_tcp_handler tcp,
-                           usocket_udp_handler udp,
-                           void *user_data,
-                           usocket_t *server);
-
-// Serves on the calling thread until the server is stopped
-// (`usocket_server_stop` or `usocket_close`, from any thread or handler),
-// then returns USOCKET_OK. Without `multi_threading` handlers run on this
-// thread, so after a stop it returns once the running handler (if any) has
-// returned. On a server stopped already: returns at once.
-// A server serves once: a second run or spawn is INVALID_ARGUMENT.
-int32_t usocket_server_run(usocket_t server);
-
-// Serves on a new thread of the server's own (usocket's in-new-thread),
-// with asynchronous signals blocked; returns at once.
-int32_t usocket_server_spawn(usocket_t server);
-
-// Stops a server, from any thread or from inside a handler: closes its
-// listening (or datagram) socket at once, so new clients are refused and
-// the serving loop returns, and returns without waiting for running
-// handlers, which finish on their own (a UDP handler that stops its server
-// still has its reply sent). Stopping twice is harmless. The handle stays
-// valid (for `usocket_local_name`, `usocket_server_wait`) until `usocket_close`.
-int32_t usocket_server_stop(usocket_t server);
-
-// Sets the stack size in bytes of the threads the server creates from now
-// on: client threads (`multi_threading`) and the serving thread of a later
-// `usocket_server_spawn`. 0 restores the defaults: 128 KiB a client thread
-// (enough for C handlers; thousands of clients fit, as only touched pages
-// use memory) and 1 MiB the serving thread. Handlers that run an
-// interpreter need more: a Python (ctypes) handler 1 MiB or more.
-// 65536 up to 2^30, or 0; else INVALID_ARGUMENT.
-int32_t usocket_server_set_stack_size(usocket_t server, size_t bytes);
-
-// Waits until the server is stopped, its serving loop has returned and
-// every handler has ended (after which no handler uses `user_data` again),
-// or `timeout_ms` passes (TIMEOUT; < 0: no limit). It does not stop the
-// server. From inside one of the server's own handlers: INVALID_ARGUMENT.
-int32_t usocket_server_wait(usocket_t server, int64_t timeout_ms);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -3,6 +3,7 @@
 use std::ffi::{CStr, CString};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
+use crate::constants::{USOCKET_FAMILY_IPV4, USOCKET_FAMILY_IPV6, USOCKET_FAMILY_LOCAL};
 use crate::error::{code_for_errno, Error, Result};
 use crate::error::{
     USOCKET_ERR_NS_HOST_NOT_FOUND, USOCKET_ERR_NS_NO_RECOVERY, USOCKET_ERR_NS_TRY_AGAIN, USOCKET_ERR_NS_UNKNOWN,
@@ -12,7 +13,8 @@ use crate::error::{
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct usocket_address {
-    /// 4 or 6.
+    /// `USOCKET_FAMILY_IPV4` (4) or `USOCKET_FAMILY_IPV6` (6); for a
+    /// Unix-domain peer `USOCKET_FAMILY_LOCAL` (0), with zero octets and port.
     pub family: u8,
     /// Network order; IPv4 uses octets[0..4], the rest are zero.
     pub octets: [u8; 16],
@@ -26,22 +28,25 @@ impl usocket_address {
         match addr {
             SocketAddr::V4(a) => {
                 octets[..4].copy_from_slice(&a.ip().octets());
-                usocket_address { family: 4, octets, port: a.port() }
+                usocket_address { family: USOCKET_FAMILY_IPV4, octets, port: a.port() }
             }
             SocketAddr::V6(a) => {
                 octets.copy_from_slice(&a.ip().octets());
-                usocket_address { family: 6, octets, port: a.port() }
+                usocket_address { family: USOCKET_FAMILY_IPV6, octets, port: a.port() }
             }
         }
     }
 
+    /// What a call that also serves IP sockets writes for a Unix-domain peer.
+    pub const LOCAL: usocket_address = usocket_address { family: USOCKET_FAMILY_LOCAL, octets: [0; 16], port: 0 };
+
     pub fn to_socket_addr(&self) -> Result<SocketAddr> {
         match self.family {
-            4 => {
+            USOCKET_FAMILY_IPV4 => {
                 let o = &self.octets;
                 Ok(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(o[0], o[1], o[2], o[3]), self.port)))
             }
-            6 => Ok(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(self.octets), self.port, 0, 0))),
+            USOCKET_FAMILY_IPV6 => Ok(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(self.octets), self.port, 0, 0))),
             f => Err(Error::invalid_argument(format!("address family {f} is neither 4 nor 6"))),
         }
     }
@@ -135,4 +140,11 @@ pub fn resolve_local(host: Option<&str>) -> Result<Vec<IpAddr>> {
         None | Some("") | Some("0.0.0.0") => Ok(vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)]),
         Some(h) => resolve(h),
     }
+}
+
+/// usocket 0.8.9's get-host-by-name: the first IPv4 address of `host`, else
+/// its first IPv6 address.
+pub fn host_by_name(host: &str) -> Result<IpAddr> {
+    let ips = resolve(host)?;
+    Ok(ips.iter().copied().find(IpAddr::is_ipv4).unwrap_or(ips[0]))
 }

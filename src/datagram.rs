@@ -7,11 +7,11 @@ use socket2::{Protocol, SockAddr, Type};
 
 use crate::address::{resolve, resolve_local};
 use crate::error::{Error, Result};
-use crate::socket::{Kind, Socket};
+use crate::socket::{Kind, Socket, Wait};
 use crate::stream::{domain_of, local_for, set_receive_timeout, ConnectOptions};
 
 /// The largest datagram usocket sends: 65,535 less the IPv4 and UDP headers.
-pub(crate) const MAX_DATAGRAM: usize = 65507;
+pub(crate) const MAX_DATAGRAM: usize = crate::constants::USOCKET_MAX_DATAGRAM_PACKET_SIZE;
 
 fn new_udp(ip: &IpAddr) -> Result<socket2::Socket> {
     socket2::Socket::new(domain_of(ip), Type::DGRAM, Some(Protocol::UDP)).map_err(|e| Error::from_io(e, "socket"))
@@ -42,10 +42,12 @@ pub fn connect(host: Option<&str>, port: u16, opts: &ConnectOptions) -> Result<A
                 let attempt = (|| {
                     let sock = new_udp(&ip)?;
                     if let Some(local) = local_for(&ip, opts.local_host.as_deref(), opts.local_port)? {
-                        sock.bind(&SockAddr::from(local)).map_err(|e| Error::from_io(e, &format!("binding {local}")))?;
+                        sock.bind(&SockAddr::from(local))
+                            .map_err(|e| Error::from_io(e, &format!("binding {local}")))?;
                     }
                     let remote = SocketAddr::new(ip, port);
-                    sock.connect(&SockAddr::from(remote)).map_err(|e| Error::from_io(e, &format!("connecting to {remote}")))?;
+                    sock.connect(&SockAddr::from(remote))
+                        .map_err(|e| Error::from_io(e, &format!("connecting to {remote}")))?;
                     Ok::<_, Error>(sock)
                 })();
                 match attempt {
@@ -75,7 +77,9 @@ fn destination(s: &Socket, host: &str, port: u16) -> Result<SockAddr> {
     let ip = if ips.len() == 1 {
         ips[0]
     } else {
-        let v4 = *s.is_ipv4.get_or_init(|| s.inner.local_addr().ok().and_then(|a| a.as_socket()).map_or(true, |a| a.is_ipv4()));
+        let v4 = *s
+            .is_ipv4
+            .get_or_init(|| s.inner.local_addr().ok().and_then(|a| a.as_socket()).map_or(true, |a| a.is_ipv4()));
         ips.iter().find(|ip| ip.is_ipv4() == v4).copied().unwrap_or(ips[0])
     };
     Ok(SockAddr::from(SocketAddr::new(ip, port)))
@@ -100,36 +104,61 @@ pub fn send(s: &Socket, buf: &[u8], host: Option<&str>, port: u16) -> Result<usi
                 libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), flags | libc::MSG_NOSIGNAL)
             })?
         }
-        Some(host) => {
-            let to = destination(s, host, port)?;
-            s.blocking_out("send", |flags| unsafe {
-                libc::sendto(
-                    fd,
-                    buf.as_ptr() as *const libc::c_void,
-                    buf.len(),
-                    flags | libc::MSG_NOSIGNAL,
-                    to.as_ptr() as *const libc::sockaddr,
-                    to.len(),
-                )
-            })?
-        }
+        Some(host) => return send_to_sockaddr(s, buf, &destination(s, host, port)?),
     };
+    Ok(n as usize)
+}
+
+/// Sends one datagram to `to` (a server's reply to a sender it received from).
+pub fn send_to(s: &Socket, buf: &[u8], to: &SocketAddr) -> Result<usize> {
+    send_to_sockaddr(s, buf, &SockAddr::from(*to))
+}
+
+fn send_to_sockaddr(s: &Socket, buf: &[u8], to: &SockAddr) -> Result<usize> {
+    let fd = s.fd();
+    let n = s.blocking_out("send", |flags| {
+        // SAFETY: `buf` and `to` are valid for the call's duration.
+        unsafe {
+            libc::sendto(
+                fd,
+                buf.as_ptr() as *const libc::c_void,
+                buf.len(),
+                flags | libc::MSG_NOSIGNAL,
+                to.as_ptr() as *const libc::sockaddr,
+                to.len(),
+            )
+        }
+    })?;
     Ok(n as usize)
 }
 
 /// Receives one datagram into `buf` (cut to its length), with the sender.
 /// The sender's address is asked of the kernel only when `want_from`.
 pub fn receive(s: &Socket, buf: &mut [u8], want_from: bool) -> Result<(usize, Option<SocketAddr>)> {
+    receive_waiting(s, buf, want_from, Wait::SocketTimeout)
+}
+
+/// `receive`, waiting as `wait` says.
+pub fn receive_waiting(s: &Socket, buf: &mut [u8], want_from: bool, wait: Wait) -> Result<(usize, Option<SocketAddr>)> {
     s.expect_kind(Kind::Datagram, "receive")?;
     let fd = s.fd();
     let mut storage = std::mem::MaybeUninit::<libc::sockaddr_storage>::zeroed();
     let mut len: libc::socklen_t = 0;
     let ptr = buf.as_mut_ptr();
     let cap = buf.len();
-    let n = s.blocking_in("receive", |flags| {
+    let n = s.receiving("receive", wait, |flags| {
         if want_from {
             len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            unsafe { libc::recvfrom(fd, ptr as *mut libc::c_void, cap, flags, storage.as_mut_ptr() as *mut libc::sockaddr, &mut len) }
+            unsafe {
+                libc::recvfrom(
+                    fd,
+                    ptr as *mut libc::c_void,
+                    cap,
+                    flags,
+                    storage.as_mut_ptr() as *mut libc::sockaddr,
+                    &mut len,
+                )
+            }
         } else {
             unsafe { libc::recv(fd, ptr as *mut libc::c_void, cap, flags) }
         }

@@ -6,6 +6,7 @@
 #![allow(non_camel_case_types)]
 
 pub mod address;
+pub mod constants;
 pub mod datagram;
 pub mod error;
 pub mod ffi;

@@ -23,7 +23,6 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,28 +128,9 @@ pub(crate) fn address_text(storage: &libc::sockaddr_storage, len: libc::socklen_
     }
 }
 
-/// The socket's address family (SO_DOMAIN).
-fn family(s: &Socket) -> Result<libc::c_int> {
-    let mut v: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: v and len are valid for getsockopt to write an int into.
-    let rc = unsafe {
-        libc::getsockopt(s.fd(), libc::SOL_SOCKET, libc::SO_DOMAIN, &mut v as *mut libc::c_int as *mut libc::c_void, &mut len)
-    };
-    if rc < 0 {
-        return Err(s.fail(errno(), "getsockopt(SO_DOMAIN)"));
-    }
-    Ok(v)
-}
-
-/// Whether `s` is a Unix-domain socket.
-pub fn is_local(s: &Socket) -> Result<bool> {
-    Ok(family(s)? == libc::AF_UNIX)
-}
-
 /// WRONG_KIND unless `s` is a Unix-domain socket.
 fn expect_local(s: &Socket, call: &str) -> Result<()> {
-    if is_local(s)? {
+    if s.is_local() {
         Ok(())
     } else {
         Err(Error::wrong_kind(format!("{call} needs a Unix-domain socket, not an IP (TCP or UDP) {}", s.kind.name())))
@@ -159,38 +139,58 @@ fn expect_local(s: &Socket, call: &str) -> Result<()> {
 
 /// The socket file a socket created by binding to a path: removed (once)
 /// when the socket is closed or dropped, if the file at that path is still
-/// the one it made (same device and inode), so a file someone put there
-/// since is never removed.
+/// the one it made, so a file someone put there since is never removed.
+///
+/// "Still the one" is: same device and inode. An `O_PATH` descriptor of the
+/// file (close-on-exec) keeps its inode alive until then, so that no other
+/// file can get the same inode number meanwhile.
 pub struct BoundFile {
     /// Absolute, so a later change of directory does not matter.
     path: PathBuf,
-    dev: u64,
-    ino: u64,
-    removed: AtomicBool,
+    /// The pin; taken (and closed) by the removal.
+    pin: parking_lot::Mutex<Option<std::os::fd::OwnedFd>>,
 }
 
 impl BoundFile {
     /// Records the socket file at `path`, just bound.
     fn record(path: &Path) -> Result<BoundFile> {
+        use std::os::fd::FromRawFd;
         let path = if path.is_absolute() {
             path.to_path_buf()
         } else {
             std::env::current_dir().map_err(|e| Error::from_io(e, "getcwd"))?.join(path)
         };
-        let (dev, ino) = identity(&path).map_err(|e| Error::from_io(e, &format!("lstat {}", path.display())))?;
-        Ok(BoundFile { path, dev, ino, removed: AtomicBool::new(false) })
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Error::invalid_argument("the path contains a NUL byte"))?;
+        // SAFETY: c_path is a NUL-terminated string; open does not keep it.
+        let fd = unsafe { libc::open(c_path.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::last_os(&format!("open(O_PATH) {}", path.display())));
+        }
+        // SAFETY: fd was just opened and is owned by nobody else.
+        let pin = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        Ok(BoundFile { path, pin: parking_lot::Mutex::new(Some(pin)) })
     }
 
     /// Removes the file if it is still ours; the second call does nothing.
     pub fn remove(&self) {
-        if self.removed.swap(true, Ordering::AcqRel) {
+        use std::os::fd::AsRawFd;
+        let pin = match self.pin.lock().take() {
+            Some(pin) => pin,
+            None => return,
+        };
+        // SAFETY: all zeroes is a valid stat; fstat writes it.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: pin is an open descriptor and st is valid for writing.
+        if unsafe { libc::fstat(pin.as_raw_fd(), &mut st) } != 0 {
             return;
         }
         if let Ok((dev, ino)) = identity(&self.path) {
-            if dev == self.dev && ino == self.ino {
+            if dev == st.st_dev && ino == st.st_ino {
                 let _ = std::fs::remove_file(&self.path);
             }
         }
+        drop(pin);
     }
 }
 
@@ -295,6 +295,7 @@ pub fn connect(path: Option<&str>, opts: &ConnectOptions) -> Result<Arc<Socket>>
     }
     let kind = if opts.datagram { Kind::Datagram } else { Kind::Stream };
     let mut s = Socket::new(sock, kind, connected);
+    s.local = true;
     s.bound_file = bound;
     if opts.timeout_ms > 0 {
         set_receive_timeout(&s, opts.timeout_ms)?;
@@ -368,12 +369,19 @@ pub fn listen(path: &str, opts: &ListenOptions) -> Result<Arc<Socket>> {
         Err(e) => return Err(e),
     };
     let mut s = Socket::new(sock, Kind::StreamServer, false);
+    s.local = true;
     s.bound_file = bound;
     s.inner.listen(opts.backlog).map_err(|e| Error::from_io(e, "listen"))?;
+    // Non-blocking, as stream::accept expects of every listener, so that an
+    // accept bounded by a timeout never blocks past it (accepted sockets do
+    // not inherit the flag).
+    s.inner.set_nonblocking(true).map_err(|e| Error::from_io(e, "fcntl"))?;
     Ok(Arc::new(s))
 }
 
 fn name_of(s: &Socket, peer: bool) -> Result<Vec<u8>> {
+    let call = if peer { "usocket_peer_path" } else { "usocket_local_path" };
+    expect_local(s, call)?;
     // SAFETY: all zeroes is a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -384,7 +392,6 @@ fn name_of(s: &Socket, peer: bool) -> Result<Vec<u8>> {
         return Err(s.fail(errno(), if peer { "getpeername" } else { "getsockname" }));
     }
     if storage.ss_family as libc::c_int != libc::AF_UNIX {
-        let call = if peer { "usocket_peer_path" } else { "usocket_local_path" };
         return Err(Error::wrong_kind(format!("{call} needs a Unix-domain socket, not an IP (TCP or UDP) {}", s.kind.name())));
     }
     Ok(address_text(&storage, len))
@@ -407,10 +414,10 @@ pub fn peer_path(s: &Socket) -> Result<Vec<u8>> {
 /// The peer process's pid, uid and gid (SO_PEERCRED) of a connected
 /// Unix-domain stream socket.
 pub fn peer_credentials(s: &Socket) -> Result<(i32, u32, u32)> {
-    if s.kind != Kind::Stream || !is_local(s)? {
+    if s.kind != Kind::Stream || !s.is_local() {
         return Err(Error::wrong_kind(format!(
             "usocket_peer_credentials needs a connected Unix-domain stream socket, not {} {}",
-            if is_local(s).unwrap_or(false) { "a Unix-domain" } else { "an IP" },
+            if s.is_local() { "a Unix-domain" } else { "an IP" },
             s.kind.name()
         )));
     }
@@ -512,5 +519,82 @@ pub fn receive(s: &Socket, buf: &mut [u8], timeout_ms: i64, want_from: bool) -> 
             }
             _ => return Err(s.fail(e, "usocket_receive_local")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(addr: &LocalAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+        // SAFETY: all zeroes is a valid sockaddr_storage; the copy stays
+        // within the SockAddr's length, which is at most its size.
+        unsafe {
+            let mut st: libc::sockaddr_storage = std::mem::zeroed();
+            std::ptr::copy_nonoverlapping(
+                addr.addr.as_ptr() as *const u8,
+                &mut st as *mut libc::sockaddr_storage as *mut u8,
+                addr.addr.len() as usize,
+            );
+            (st, addr.addr.len())
+        }
+    }
+
+    #[test]
+    fn a_file_path_counts_its_nul() {
+        let a = LocalAddr::parse("/tmp/x.sock").unwrap();
+        assert!(!a.is_abstract());
+        assert_eq!(a.addr.len() as usize, PATH_OFFSET + 11 + 1);
+        let (st, len) = raw(&a);
+        assert_eq!(address_text(&st, len), b"/tmp/x.sock");
+    }
+
+    #[test]
+    fn an_abstract_name_is_exactly_its_bytes() {
+        let a = LocalAddr::parse("@name").unwrap();
+        assert!(a.is_abstract());
+        assert_eq!(a.addr.len() as usize, PATH_OFFSET + 1 + 4);
+        let (st, len) = raw(&a);
+        assert_eq!(address_text(&st, len), b"@name");
+        // the empty abstract name is one NUL
+        let e = LocalAddr::parse("@").unwrap();
+        assert_eq!(e.addr.len() as usize, PATH_OFFSET + 1);
+    }
+
+    #[test]
+    fn lengths_at_the_limit() {
+        let p = "/".to_owned() + &"p".repeat(LOCAL_PATH_MAX - 1);
+        assert!(LocalAddr::parse(&p).is_ok());
+        let e = LocalAddr::parse(&(p.clone() + "p")).err().unwrap();
+        assert_eq!(e.code, crate::error::USOCKET_ERR_INVALID_ARGUMENT);
+        let n = "@".to_owned() + &"n".repeat(LOCAL_PATH_MAX);
+        let a = LocalAddr::parse(&n).unwrap();
+        assert_eq!(a.addr.len() as usize, PATH_OFFSET + SUN_PATH_LEN);
+        let (st, len) = raw(&a);
+        assert_eq!(address_text(&st, len), n.as_bytes());
+        assert!(LocalAddr::parse(&(n + "n")).is_err());
+        assert!(LocalAddr::parse("").is_err());
+    }
+
+    #[test]
+    fn kernel_addresses_read_back() {
+        // SAFETY: all zeroes is a valid sockaddr_storage.
+        let mut st: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        st.ss_family = libc::AF_UNIX as libc::sa_family_t;
+        // unnamed: just the family
+        assert_eq!(address_text(&st, PATH_OFFSET as libc::socklen_t), b"");
+        assert_eq!(address_text(&st, 0), b"");
+        // a full 108-byte path without a NUL (another program's)
+        {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_un.
+            let sun = unsafe { &mut *(&mut st as *mut libc::sockaddr_storage as *mut libc::sockaddr_un) };
+            for c in sun.sun_path.iter_mut() {
+                *c = b'q' as libc::c_char;
+            }
+        }
+        let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        assert_eq!(address_text(&st, len), vec![b'q'; SUN_PATH_LEN]);
+        // a length larger than sockaddr_un is cut to it
+        assert_eq!(address_text(&st, len + 10).len(), SUN_PATH_LEN);
     }
 }

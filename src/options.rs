@@ -6,17 +6,15 @@ use crate::error::{Error, Result};
 use crate::socket::{Kind, Socket};
 use crate::stream::{set_receive_timeout, set_send_timeout};
 
-pub(crate) const OPT_RECEIVE_TIMEOUT: i32 = 0;
-pub(crate) const OPT_SEND_TIMEOUT: i32 = 1;
-pub(crate) const OPT_TCP_NODELAY: i32 = 2;
-pub(crate) const OPT_REUSE_ADDRESS: i32 = 3;
-pub(crate) const OPT_KEEPALIVE: i32 = 4;
-pub(crate) const OPT_BROADCAST: i32 = 5;
-pub(crate) const OPT_RECEIVE_BUFFER: i32 = 6;
-pub(crate) const OPT_SEND_BUFFER: i32 = 7;
+use crate::constants::{
+    USOCKET_OPT_BROADCAST as OPT_BROADCAST, USOCKET_OPT_KEEPALIVE as OPT_KEEPALIVE,
+    USOCKET_OPT_RECEIVE_BUFFER as OPT_RECEIVE_BUFFER, USOCKET_OPT_RECEIVE_TIMEOUT as OPT_RECEIVE_TIMEOUT,
+    USOCKET_OPT_REUSE_ADDRESS as OPT_REUSE_ADDRESS, USOCKET_OPT_SEND_BUFFER as OPT_SEND_BUFFER,
+    USOCKET_OPT_SEND_TIMEOUT as OPT_SEND_TIMEOUT, USOCKET_OPT_TCP_NODELAY as OPT_TCP_NODELAY,
+};
 
 /// The longest timeout accepted: about 24.8 days, what poll(2) can wait.
-pub(crate) const MAX_TIMEOUT_MS: i64 = i32::MAX as i64;
+pub(crate) const MAX_TIMEOUT_MS: i64 = crate::constants::USOCKET_MAX_TIMEOUT_MS;
 
 fn os<T>(r: std::io::Result<T>, what: &str) -> Result<T> {
     r.map_err(|e| Error::from_io(e, what))

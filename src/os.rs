@@ -28,6 +28,11 @@ impl Deadline {
         Deadline(None)
     }
 
+    /// The instant it expires; None: never.
+    pub fn instant(&self) -> Option<Instant> {
+        self.0
+    }
+
     pub fn is_forever(&self) -> bool {
         self.0.is_none()
     }
@@ -96,16 +101,25 @@ pub fn poll_many(fds: &mut [libc::pollfd], deadline: Deadline) -> Result<usize> 
     }
 }
 
-/// Blocks every asynchronous signal in the calling thread, but never the
-/// synchronous ones SBCL relies on (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP).
-/// Call it first thing in every thread the library creates.
-pub fn block_async_signals() {
+/// The asynchronous signals: every signal but the synchronous ones SBCL
+/// relies on (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP).
+pub fn async_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data that sigfillset initialises; the calls
+    // only write to the local set.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut set);
         for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP] {
             libc::sigdelset(&mut set, sig);
         }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
     }
+}
+
+/// Blocks every asynchronous signal in the calling thread. Call it first
+/// thing in every thread the library creates.
+pub fn block_async_signals() {
+    let set = async_signals();
+    // SAFETY: changes only the calling thread's mask; `set` is initialised.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }

@@ -47,15 +47,31 @@ struct Table {
     live: usize,
 }
 
-static TABLE: Lazy<RwLock<Table>> =
-    Lazy::new(|| RwLock::new(Table { slots: Vec::new(), free: Vec::new(), live: 0 }));
+static TABLE: Lazy<RwLock<Table>> = Lazy::new(|| RwLock::new(Table { slots: Vec::new(), free: Vec::new(), live: 0 }));
 
 fn split(handle: u64) -> (usize, u32) {
     ((handle & 0xffff_ffff) as usize, (handle >> 32) as u32)
 }
 
+/// Registers a socket and tells it its handle: the one way a socket gets one.
+pub fn register_socket(s: Arc<Socket>) -> Result<u64> {
+    let handle = insert(Object::Socket(s.clone()))?;
+    s.set_handle(handle);
+    Ok(handle)
+}
+
+/// Registers a wait list.
+pub fn register_wait_list(list: Arc<WaitList>) -> Result<u64> {
+    insert(Object::WaitList(list))
+}
+
+/// Registers a server.
+pub fn register_server(server: Arc<Server>) -> Result<u64> {
+    insert(Object::Server(server))
+}
+
 /// Registers `object` and returns its new handle.
-pub fn insert(object: Object) -> Result<u64> {
+fn insert(object: Object) -> Result<u64> {
     let mut table = TABLE.write();
     let index = match table.free.pop() {
         Some(index) => index as usize,

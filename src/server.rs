@@ -29,12 +29,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use socket2::SockAddr;
 
 use crate::datagram::{self, MAX_DATAGRAM};
 use crate::error::{Error, Result};
+use crate::os::Deadline;
 use crate::registry::{self, Object};
-use crate::socket::Socket;
+use crate::socket::{Socket, Wait};
 use crate::stream::{self, ListenOptions};
 
 /// Stack of a thread serving one TCP client (multi-threading): small, so
@@ -47,9 +47,9 @@ pub(crate) const MIN_STACK_SIZE: usize = 64 * 1024;
 pub(crate) const MAX_STACK_SIZE: usize = 1 << 30;
 /// The default listen backlog: SOMAXCONN (the kernel caps it at
 /// net.core.somaxconn), so a burst of connections is not dropped.
-pub(crate) const DEFAULT_BACKLOG: i32 = libc::SOMAXCONN;
+pub(crate) const DEFAULT_BACKLOG: i32 = crate::constants::USOCKET_SERVER_DEFAULT_BACKLOG;
 /// The default UDP receive timeout of the loop, in ms.
-pub(crate) const DEFAULT_TIMEOUT_MS: i64 = 1000;
+pub(crate) const DEFAULT_TIMEOUT_MS: i64 = crate::constants::USOCKET_SERVER_DEFAULT_TIMEOUT_MS;
 
 /// What `Server::new` is asked to do (the C `usocket_server_options`, checked).
 #[derive(Clone, Debug)]
@@ -83,15 +83,16 @@ pub type TcpHandler = Box<dyn Fn(u64, &SocketAddr) + Send + Sync>;
 /// returns the reply's length (0: none).
 pub type UdpHandler = Box<dyn Fn(&[u8], &SocketAddr, &mut [u8]) -> usize + Send + Sync>;
 
-/// The handler of a server, which also says its protocol.
+/// The handler of a server, which must match its protocol.
 pub enum Handler {
     Tcp(TcpHandler),
     Udp(UdpHandler),
+    /// None: the caller serves with `next` / `next_datagram` and `reply`
+    /// on threads of its own (a binding's server).
+    Caller,
 }
 
 struct State {
-    /// `stop` was called (or the server was closed).
-    stopped: bool,
     /// A loop is running (or a spawned loop thread is about to).
     serving: bool,
     /// Multi-threaded TCP handlers that have not ended yet.
@@ -102,6 +103,11 @@ struct State {
 
 pub struct Server {
     handler: Handler,
+    datagram: bool,
+    /// `usocket_close` was called on it (a stop from the registry's side).
+    closed: AtomicBool,
+    /// Serves a Unix-domain socket.
+    is_local: bool,
     local: SocketAddr,
     /// core-local: the path of a Unix-domain server (then `local_addr` is WRONG_KIND).
     local_path: Option<String>,
@@ -167,18 +173,6 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The asynchronous signals: all but SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP.
-fn async_signals() -> libc::sigset_t {
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut set);
-        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP] {
-            libc::sigdelset(&mut set, sig);
-        }
-        set
-    }
-}
-
 /// Starts a detached thread that runs `f` with asynchronous signals blocked
 /// from its first instruction: the caller blocks them around the spawn (the
 /// new thread inherits the mask) and the thread blocks them again itself.
@@ -196,12 +190,57 @@ where
         return builder.spawn(body).map(|_| ());
     }
     unsafe {
-        let set = async_signals();
+        let set = crate::os::async_signals();
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
         let r = builder.spawn(body);
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         r.map(|_| ())
+    }
+}
+
+/// How long the server waits before accepting again when descriptors or
+/// memory ran out, or receiving failed again and again.
+const BACK_OFF: Duration = Duration::from_millis(10);
+
+/// What to do after a failed accept.
+enum AcceptFailure {
+    /// An error of that one connection (accept(2) lists them): at once.
+    Retry,
+    /// Out of descriptors or memory: after a pause, so handlers can free some.
+    BackOff,
+    /// A timeout, or a failure of the listener itself.
+    Fail,
+}
+
+fn accept_failure(e: &Error) -> AcceptFailure {
+    if e.code == crate::error::USOCKET_ERR_TIMEOUT {
+        return AcceptFailure::Fail;
+    }
+    match e.os_error {
+        libc::ECONNABORTED
+        | libc::EPROTO
+        | libc::ENETDOWN
+        | libc::ENOPROTOOPT
+        | libc::EHOSTDOWN
+        | libc::ENONET
+        | libc::EHOSTUNREACH
+        | libc::EOPNOTSUPP
+        | libc::ENETUNREACH
+        | libc::EPERM
+        | libc::EINTR
+        | libc::EAGAIN
+        | libc::ETIMEDOUT => AcceptFailure::Retry,
+        libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM => AcceptFailure::BackOff,
+        _ => AcceptFailure::Fail,
+    }
+}
+
+/// The time left before `deadline`, for a pause (forever: no bound).
+fn remaining(deadline: &Deadline) -> Duration {
+    match deadline.remaining_ms() {
+        ms if ms < 0 => Duration::MAX,
+        ms => Duration::from_millis(ms as u64),
     }
 }
 
@@ -236,8 +275,8 @@ impl Server {
     /// `host` None, "" or "0.0.0.0": every IPv4 interface. Port 0 picks a
     /// free port, which `local_addr` reports.
     pub fn new(host: Option<&str>, port: u16, opts: &ServerOptions, handler: Handler) -> Result<Arc<Server>> {
-        let datagram = matches!(handler, Handler::Udp(_));
-        if datagram != opts.datagram {
+        let datagram = opts.datagram;
+        if matches!((&handler, datagram), (Handler::Tcp(_), true) | (Handler::Udp(_), false)) {
             return Err(Error::invalid_argument("the handler does not match the server's protocol"));
         }
         if datagram {
@@ -247,9 +286,9 @@ impl Server {
                     opts.max_buffer_size
                 )));
             }
-            if opts.timeout_ms > crate::options::MAX_TIMEOUT_MS {
+            if !(0..=crate::options::MAX_TIMEOUT_MS).contains(&opts.timeout_ms) {
                 return Err(Error::invalid_argument(format!(
-                    "timeout_ms {} is larger than {}",
+                    "timeout_ms {} is outside 0..={}",
                     opts.timeout_ms,
                     crate::options::MAX_TIMEOUT_MS
                 )));
@@ -280,13 +319,16 @@ impl Server {
     ) -> Result<Arc<Server>> {
         Ok(Arc::new(Server {
             handler,
+            datagram: opts.datagram, // core-local (was the local `datagram` of `new`)
+            closed: AtomicBool::new(false),
+            is_local: socket.is_local(),
             local,
             local_path,
             multi_threading: opts.multi_threading,
             max_buffer_size: opts.max_buffer_size,
             stack_size: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
-            state: Mutex::new(State { stopped: false, serving: false, active: 0, socket: Some(socket) }),
+            state: Mutex::new(State { serving: false, active: 0, socket: Some(socket) }),
             changed: Condvar::new(),
         }))
     }
@@ -296,10 +338,15 @@ impl Server {
     }
 
     fn is_datagram(&self) -> bool {
-        matches!(self.handler, Handler::Udp(_))
+        self.datagram
     }
 
     /// The address the server is bound to (also after it was stopped).
+    /// A Unix-domain server (its clients have no IP address).
+    pub fn is_local(&self) -> bool {
+        self.is_local
+    }
+
     pub fn local_addr(&self) -> Result<SocketAddr> {
         if self.local_path.is_some() { return Err(Error::wrong_kind("a Unix-domain server has no IP address: use usocket_local_path")); } // core-local
         Ok(self.local)
@@ -344,11 +391,16 @@ impl Server {
     /// Marks the loop as started and returns the socket to serve on; None
     /// when the server was stopped already (there is nothing to serve).
     fn begin(&self) -> Result<Option<Arc<Socket>>> {
+        if matches!(self.handler, Handler::Caller) {
+            return Err(Error::invalid_argument(
+                "a server made without handlers is served with usocket_server_next, not run or spawn",
+            ));
+        }
         let mut st = self.state.lock();
         if st.serving {
             return Err(Error::invalid_argument("the server is already serving (run or spawn was called before)"));
         }
-        if st.stopped {
+        if self.is_stopped() {
             return Ok(None);
         }
         st.serving = true;
@@ -360,7 +412,7 @@ impl Server {
         let deferred = {
             let mut st = self.state.lock();
             st.serving = false;
-            let s = if st.stopped { st.socket.take() } else { None };
+            let s = if self.is_stopped() { st.socket.take() } else { None };
             self.changed.notify_all();
             s
         };
@@ -408,7 +460,7 @@ impl Server {
         let own_udp_loop = self.is_datagram() && LOOP_OF.with(|c| c.get()) == self.id();
         let socket = {
             let mut st = self.state.lock();
-            st.stopped = true;
+            // Set under the lock, so a waiter on `changed` cannot miss it.
             self.stopped.store(true, Ordering::Release);
             self.changed.notify_all();
             if own_udp_loop {
@@ -424,7 +476,112 @@ impl Server {
 
     /// `usocket_close` on a server: stops it (the registry has let go of it).
     pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         self.stop();
+    }
+
+    /// What a caller's call on a stopped server gets: SHUTDOWN, or
+    /// INVALID_HANDLE when the server was closed under the call.
+    fn stopped_error(&self) -> Error {
+        if self.closed.load(Ordering::Acquire) {
+            Error::closed_during_call()
+        } else {
+            Error::new(crate::error::USOCKET_ERR_SHUTDOWN, "the server was stopped")
+        }
+    }
+
+    /// The socket a caller serves on with `next`, `next_datagram` and
+    /// `reply`: not while `run` or `spawn` serves.
+    fn caller_socket(&self, datagram: bool) -> Result<Arc<Socket>> {
+        if self.datagram != datagram {
+            return Err(Error::invalid_argument(if datagram {
+                "a TCP server: use usocket_server_next"
+            } else {
+                "a UDP server: use usocket_server_next_datagram"
+            }));
+        }
+        let st = self.state.lock();
+        if st.serving {
+            return Err(Error::invalid_argument(
+                "the server is being served by usocket_server_run or usocket_server_spawn",
+            ));
+        }
+        match &st.socket {
+            Some(s) if !self.is_stopped() => Ok(s.clone()),
+            _ => Err(self.stopped_error()),
+        }
+    }
+
+    /// The next client, with the server's accept policy: errors of one
+    /// connection retried at once, lack of descriptors or memory backed off,
+    /// never a busy loop. TIMEOUT when none came within `timeout_ms` (< 0
+    /// forever, 0 no wait); SHUTDOWN once stopped. The caller owns the
+    /// client's handle.
+    pub fn next(&self, timeout_ms: i64, want_peer: bool) -> Result<(u64, Option<SocketAddr>)> {
+        let listener = self.caller_socket(false)?;
+        let deadline = Deadline::after_ms(timeout_ms);
+        loop {
+            match stream::accept(&listener, want_peer, Wait::For(deadline.remaining_ms())) {
+                Ok((client, peer)) => return Ok((registry::register_socket(client)?, peer)),
+                Err(e) => {
+                    if self.is_stopped() || listener.is_closed() {
+                        return Err(self.stopped_error());
+                    }
+                    match accept_failure(&e) {
+                        AcceptFailure::Retry => {}
+                        AcceptFailure::BackOff => {
+                            if deadline.expired() {
+                                return Err(Error::timeout("accepting a client"));
+                            }
+                            self.pause(BACK_OFF.min(remaining(&deadline)));
+                        }
+                        AcceptFailure::Fail => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next datagram, cut to `buf`, and its sender. Receive errors (an
+    /// ICMP error of an earlier reply) are passed over, as the server's own
+    /// loop does. TIMEOUT, SHUTDOWN as for `next`.
+    pub fn next_datagram(&self, timeout_ms: i64, buf: &mut [u8]) -> Result<(usize, Option<SocketAddr>)> {
+        let socket = self.caller_socket(true)?;
+        let deadline = Deadline::after_ms(timeout_ms);
+        let mut failures = 0u32;
+        loop {
+            match datagram::receive_waiting(&socket, buf, true, Wait::For(deadline.remaining_ms())) {
+                Ok(got) => return Ok(got),
+                Err(e) => {
+                    if self.is_stopped() || socket.is_closed() {
+                        return Err(self.stopped_error());
+                    }
+                    if e.code == crate::error::USOCKET_ERR_TIMEOUT {
+                        return Err(e);
+                    }
+                    failures += 1;
+                    if failures > 3 {
+                        if deadline.expired() {
+                            return Err(Error::timeout("receiving a datagram"));
+                        }
+                        self.pause(BACK_OFF.min(remaining(&deadline)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends a reply of at most `max_buffer_size` bytes to `peer`.
+    pub fn reply(&self, buf: &[u8], peer: &SocketAddr) -> Result<()> {
+        let socket = self.caller_socket(true)?;
+        if buf.len() > self.max_buffer_size {
+            return Err(Error::invalid_argument(format!(
+                "a reply of {} bytes is longer than the server's max_buffer_size {}",
+                buf.len(),
+                self.max_buffer_size
+            )));
+        }
+        datagram::send_to(&socket, buf, peer).map(|_| ())
     }
 
     /// Waits until the server is stopped, its loop has returned and every
@@ -435,9 +592,8 @@ impl Server {
             return Err(Error::invalid_argument("waiting for a server from inside its own handler would never end"));
         }
         // None: forever (also when the deadline would not fit in an Instant).
-        let deadline =
-            if timeout_ms < 0 { None } else { Instant::now().checked_add(Duration::from_millis(timeout_ms as u64)) };
-        let done = |st: &State| st.stopped && !st.serving && st.active == 0;
+        let deadline = Deadline::after_ms(timeout_ms).instant();
+        let done = |st: &State| self.is_stopped() && !st.serving && st.active == 0;
         let mut st = self.state.lock();
         while !done(&st) {
             match deadline {
@@ -455,7 +611,7 @@ impl Server {
     /// Sleeps up to `d`, but not past a stop.
     fn pause(&self, d: Duration) {
         let mut st = self.state.lock();
-        if !st.stopped {
+        if !self.is_stopped() {
             self.changed.wait_for(&mut st, d);
         }
     }
@@ -465,6 +621,7 @@ impl Server {
         match &self.handler {
             Handler::Tcp(_) => self.serve_tcp(&socket),
             Handler::Udp(h) => self.serve_udp(&socket, h),
+            Handler::Caller => {} // `begin` refuses to serve these
         }
     }
 
@@ -478,7 +635,7 @@ impl Server {
                 Ok(false) => break,
                 Err(p) => {
                     report(&format!("a panic in the accept loop was caught: {}", panic_text(&*p)));
-                    self.pause(Duration::from_millis(10));
+                    self.pause(BACK_OFF);
                 }
             }
         }
@@ -486,21 +643,19 @@ impl Server {
 
     /// Accepts and dispatches one client; false when the loop must end.
     fn accept_one(self: &Arc<Self>, listener: &Arc<Socket>) -> bool {
-        match stream::accept(listener, true) {
+        match stream::accept(listener, true, Wait::SocketTimeout) {
             Ok((client, peer)) => {
                 let peer = peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
                 if self.is_stopped() {
                     return false; // dropping `client` closes it
                 }
-                let handle = match registry::insert(Object::Socket(client.clone())) {
+                let handle = match registry::register_socket(client) {
                     Ok(h) => h,
                     Err(e) => {
                         report(&format!("a client could not be registered: {e}"));
                         return true;
                     }
                 };
-                client.set_handle(handle);
-                drop(client);
                 if self.multi_threading {
                     self.dispatch_thread(handle, peer);
                 } else {
@@ -512,25 +667,11 @@ impl Server {
                 if self.is_stopped() || listener.is_closed() {
                     return false;
                 }
-                match e.os_error {
-                    // accept(2): errors of the new connection, to retry at once.
-                    libc::ECONNABORTED
-                    | libc::EPROTO
-                    | libc::ENETDOWN
-                    | libc::ENOPROTOOPT
-                    | libc::EHOSTDOWN
-                    | libc::ENONET
-                    | libc::EHOSTUNREACH
-                    | libc::EOPNOTSUPP
-                    | libc::ENETUNREACH
-                    | libc::EPERM
-                    | libc::EINTR
-                    | libc::EAGAIN
-                    | libc::ETIMEDOUT => {}
-                    // Out of descriptors or memory: wait for handlers to free some.
-                    _ => {
+                match accept_failure(&e) {
+                    AcceptFailure::Retry => {}
+                    AcceptFailure::BackOff | AcceptFailure::Fail => {
                         report(&format!("accept failed, retrying: {e}"));
-                        self.pause(Duration::from_millis(10));
+                        self.pause(BACK_OFF);
                     }
                 }
                 true
@@ -550,7 +691,7 @@ impl Server {
             close_handle(handle);
             self.handler_ended();
             report(&format!("no thread for a client ({e}); its connection was closed"));
-            self.pause(Duration::from_millis(10));
+            self.pause(BACK_OFF);
         }
     }
 
@@ -592,13 +733,13 @@ impl Server {
                         report(&format!("receiving a datagram failed, going on: {e}"));
                         failures += 1;
                         if failures > 3 {
-                            self.pause(Duration::from_millis(10));
+                            self.pause(BACK_OFF);
                         }
                     }
                 }
                 Err(p) => {
                     report(&format!("a panic in the datagram loop was caught: {}", panic_text(&*p)));
-                    self.pause(Duration::from_millis(10));
+                    self.pause(BACK_OFF);
                 }
             }
         }
@@ -607,27 +748,11 @@ impl Server {
     /// Receives one datagram, calls the handler and sends its reply; false
     /// when the loop must end.
     fn receive_one(&self, socket: &Socket, handler: &UdpHandler, data: &mut [u8], reply: &mut [u8]) -> Result<bool> {
-        let fd = socket.fd();
-        let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut from_len: libc::socklen_t = 0;
-        let (ptr, cap) = (data.as_mut_ptr(), data.len());
-        let n = socket.blocking_in("receive", |flags| {
-            from_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            unsafe {
-                libc::recvfrom(
-                    fd,
-                    ptr as *mut libc::c_void,
-                    cap,
-                    flags,
-                    &mut from as *mut _ as *mut libc::sockaddr,
-                    &mut from_len,
-                )
-            }
-        })? as usize;
+        let (n, peer) = datagram::receive(socket, data, true)?;
         if self.is_stopped() || socket.is_closed() {
             return Ok(false);
         }
-        let peer = match unsafe { SockAddr::new(from, from_len) }.as_socket() {
+        let peer = match peer {
             Some(p) => p,
             None => return Ok(true), // no sender to answer: not from IP
         };
@@ -648,18 +773,7 @@ impl Server {
             len
         };
         if len > 0 {
-            let rp = reply.as_ptr();
-            let sent = socket.blocking_out("send", |flags| unsafe {
-                libc::sendto(
-                    fd,
-                    rp as *const libc::c_void,
-                    len,
-                    flags | libc::MSG_NOSIGNAL,
-                    &from as *const _ as *const libc::sockaddr,
-                    from_len,
-                )
-            });
-            if let Err(e) = sent {
+            if let Err(e) = datagram::send_to(socket, &reply[..len], &peer) {
                 if !self.is_stopped() {
                     report(&format!("a reply to {peer} could not be sent: {e}"));
                 }

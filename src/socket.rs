@@ -22,12 +22,22 @@ use crate::error::{errno, Error, Result};
 use crate::os::{poll_one, Deadline};
 use crate::wait::WaitList;
 
+/// How long a blocking call may wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Up to the socket's own receive (or send) timeout; forever without one.
+    SocketTimeout,
+    /// Up to this many ms, whatever the socket's timeout: < 0 forever, 0 not
+    /// at all (the `_for` calls).
+    For(i64),
+}
+
 /// What a socket is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    Stream = 0,
-    StreamServer = 1,
-    Datagram = 2,
+    Stream = crate::constants::USOCKET_KIND_STREAM as isize,
+    StreamServer = crate::constants::USOCKET_KIND_STREAM_SERVER as isize,
+    Datagram = crate::constants::USOCKET_KIND_DATAGRAM as isize,
 }
 
 impl Kind {
@@ -45,6 +55,8 @@ pub struct Socket {
     pub kind: Kind,
     /// For datagram sockets: connected to one peer.
     pub connected: bool,
+    /// A Unix-domain socket (its names are paths, not IP addresses).
+    pub(crate) local: bool,
     closed: AtomicBool,
     handle: AtomicU64,
     /// Receive timeout in ms, 0 for none (mirrors SO_RCVTIMEO).
@@ -65,6 +77,7 @@ impl Socket {
             inner,
             kind,
             connected,
+            local: false,
             closed: AtomicBool::new(false),
             handle: AtomicU64::new(0),
             receive_timeout_ms: AtomicI64::new(0),
@@ -73,6 +86,11 @@ impl Socket {
             is_ipv4: once_cell::sync::OnceCell::new(),
             bound_file: None, // core-local
         }
+    }
+
+    /// A Unix-domain socket.
+    pub fn is_local(&self) -> bool {
+        self.local
     }
 
     pub fn fd(&self) -> libc::c_int {
@@ -185,10 +203,58 @@ impl Socket {
         self.retry_interrupted(what, events, deadline, op)
     }
 
+    /// Runs a call bounded by `timeout_ms` (< 0 forever, 0 no wait) rather
+    /// than the socket's own timeout, which it neither reads nor changes:
+    /// the call is made without blocking, and while it would block the
+    /// thread waits in `poll` for the time left.
+    pub(crate) fn blocking_for<F>(&self, what: &str, events: libc::c_short, timeout_ms: i64, mut op: F) -> Result<isize>
+    where
+        F: FnMut(libc::c_int) -> isize,
+    {
+        let n = op(libc::MSG_DONTWAIT);
+        if n >= 0 {
+            return Ok(n);
+        }
+        let e = errno();
+        if e != libc::EINTR && e != libc::EAGAIN && e != libc::EWOULDBLOCK {
+            return Err(self.fail(e, what));
+        }
+        self.retry_interrupted(what, events, Deadline::after_ms(timeout_ms), op)
+    }
+
+    /// A receive-like call waiting as `wait` says.
+    #[inline]
+    pub(crate) fn receiving<F>(&self, what: &str, wait: Wait, op: F) -> Result<isize>
+    where
+        F: FnMut(libc::c_int) -> isize,
+    {
+        match wait {
+            Wait::SocketTimeout => self.blocking_in(what, op),
+            Wait::For(ms) => self.blocking_for(what, libc::POLLIN, ms, op),
+        }
+    }
+
+    /// A new descriptor for this socket, close-on-exec, owned by the caller.
+    pub fn dup_fd(&self) -> Result<libc::c_int> {
+        // SAFETY: fcntl on a descriptor this socket owns; F_DUPFD_CLOEXEC
+        // only creates a new descriptor.
+        let fd = unsafe { libc::fcntl(self.fd(), libc::F_DUPFD_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(self.fail(errno(), "duplicating the descriptor"));
+        }
+        Ok(fd)
+    }
+
     /// After an EINTR: wait in `poll` for the rest of the timeout, then try
     /// again without blocking, until done, timed out, failed or closed.
     #[cold]
-    pub(crate) fn retry_interrupted<F>(&self, what: &str, events: libc::c_short, deadline: Deadline, mut op: F) -> Result<isize>
+    pub(crate) fn retry_interrupted<F>(
+        &self,
+        what: &str,
+        events: libc::c_short,
+        deadline: Deadline,
+        mut op: F,
+    ) -> Result<isize>
     where
         F: FnMut(libc::c_int) -> isize,
     {

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use socket2::{Domain, Protocol, SockAddr, Type};
 
 use crate::address::{resolve, resolve_local};
+use crate::constants::{USOCKET_DEFAULT_BACKLOG, USOCKET_SHUT_BOTH, USOCKET_SHUT_INPUT, USOCKET_SHUT_OUTPUT};
 use crate::error::{Error, Result, USOCKET_ERR_INVALID_ARGUMENT};
 use crate::os::{poll_one, Deadline};
-use crate::socket::{Kind, Socket};
+use crate::socket::{Kind, Socket, Wait};
 
 /// What `connect` is asked to do (the C `usocket_connect_options`, checked).
 #[derive(Clone, Debug)]
@@ -27,7 +28,14 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        ConnectOptions { datagram: false, timeout_ms: 0, connect_timeout_ms: 0, nodelay: true, local_host: None, local_port: 0 }
+        ConnectOptions {
+            datagram: false,
+            timeout_ms: 0,
+            connect_timeout_ms: 0,
+            nodelay: true,
+            local_host: None,
+            local_port: 0,
+        }
     }
 }
 
@@ -40,7 +48,7 @@ pub struct ListenOptions {
 
 impl Default for ListenOptions {
     fn default() -> Self {
-        ListenOptions { reuse_address: false, backlog: 5 }
+        ListenOptions { reuse_address: false, backlog: USOCKET_DEFAULT_BACKLOG }
     }
 }
 
@@ -62,7 +70,11 @@ pub(crate) fn local_for(remote: &IpAddr, host: Option<&str>, port: u16) -> Resul
         _ => false,
     };
     if wildcard {
-        let ip: IpAddr = if remote.is_ipv4() { std::net::Ipv4Addr::UNSPECIFIED.into() } else { std::net::Ipv6Addr::UNSPECIFIED.into() };
+        let ip: IpAddr = if remote.is_ipv4() {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        };
         return Ok(Some(SocketAddr::new(ip, port)));
     }
     let candidates = resolve_local(host)?;
@@ -92,7 +104,8 @@ pub(crate) fn set_send_timeout(s: &Socket, ms: i64) -> Result<()> {
 
 /// Connects one stream socket to `addr`, bounded by `deadline`.
 fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, deadline: Deadline) -> Result<socket2::Socket> {
-    let sock = socket2::Socket::new(domain_of(&addr.ip()), Type::STREAM, Some(Protocol::TCP)).map_err(|e| Error::from_io(e, "socket"))?;
+    let sock = socket2::Socket::new(domain_of(&addr.ip()), Type::STREAM, Some(Protocol::TCP))
+        .map_err(|e| Error::from_io(e, "socket"))?;
     if let Some(local) = local {
         sock.bind(&SockAddr::from(local)).map_err(|e| Error::from_io(e, &format!("binding {local}")))?;
     }
@@ -159,48 +172,80 @@ pub fn listen(host: Option<&str>, port: u16, opts: &ListenOptions) -> Result<Arc
         return Err(Error::invalid_argument(format!("backlog {} is negative", opts.backlog)));
     }
     let ip = resolve_local(host)?[0];
-    let sock = socket2::Socket::new(domain_of(&ip), Type::STREAM, Some(Protocol::TCP)).map_err(|e| Error::from_io(e, "socket"))?;
+    let sock = socket2::Socket::new(domain_of(&ip), Type::STREAM, Some(Protocol::TCP))
+        .map_err(|e| Error::from_io(e, "socket"))?;
     if opts.reuse_address {
         sock.set_reuse_address(true).map_err(|e| Error::from_io(e, "setting SO_REUSEADDR"))?;
     }
     let addr = SocketAddr::new(ip, port);
     sock.bind(&SockAddr::from(addr)).map_err(|e| Error::from_io(e, &format!("binding {addr}")))?;
     sock.listen(opts.backlog).map_err(|e| Error::from_io(e, "listen"))?;
+    // Non-blocking, so an accept bounded by a timeout never blocks past it
+    // (accepted sockets do not inherit the flag).
+    sock.set_nonblocking(true).map_err(|e| Error::from_io(e, "fcntl"))?;
     // Accepted sockets inherit TCP_NODELAY: on by default, as for connect.
     let _ = sock.set_nodelay(true);
     Ok(Arc::new(Socket::new(sock, Kind::StreamServer, false)))
 }
 
-/// Accepts one connection, honouring the listener's receive timeout.
-/// The peer's address is asked of the kernel only when `want_peer`.
-pub fn accept(listener: &Socket, want_peer: bool) -> Result<(Arc<Socket>, Option<SocketAddr>)> {
+/// Accepts one connection, waiting as `wait` says (the listener's receive
+/// timeout, or a bound of the call's own). The listener is non-blocking, so
+/// the accept never blocks past that bound, even when another thread takes
+/// the connection first. The peer's address is asked of the kernel only
+/// when `want_peer`.
+pub fn accept(listener: &Socket, want_peer: bool, wait: Wait) -> Result<(Arc<Socket>, Option<SocketAddr>)> {
     listener.expect_kind(Kind::StreamServer, "accept")?;
+    let timeout_ms = match wait {
+        Wait::SocketTimeout => match listener.receive_timeout_ms.load(Ordering::Relaxed) {
+            0 => -1,
+            ms => ms,
+        },
+        Wait::For(ms) => ms,
+    };
     let fd = listener.fd();
     let mut storage = std::mem::MaybeUninit::<libc::sockaddr_storage>::zeroed();
     let mut len: libc::socklen_t = 0;
-    let n = listener.blocking_in("accept", |_flags| {
+    let n = listener.blocking_for("accept", libc::POLLIN, timeout_ms, |_flags| {
         if want_peer {
             len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            unsafe { libc::accept4(fd, storage.as_mut_ptr() as *mut libc::sockaddr, &mut len, libc::SOCK_CLOEXEC) as isize }
+            // SAFETY: `storage` has room for any address and `len` says so.
+            unsafe {
+                libc::accept4(fd, storage.as_mut_ptr() as *mut libc::sockaddr, &mut len, libc::SOCK_CLOEXEC) as isize
+            }
         } else {
+            // SAFETY: NULL address and length are allowed by accept4.
             unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) as isize }
         }
     })?;
+    // SAFETY: accept4 returned a new descriptor that nothing else owns.
     let sock = unsafe { <socket2::Socket as std::os::fd::FromRawFd>::from_raw_fd(n as libc::c_int) };
     if listener.is_closed() {
         return Err(Error::closed_during_call());
     }
-    let peer = if want_peer && len > 0 { unsafe { SockAddr::new(storage.assume_init(), len) }.as_socket() } else { None };
-    let s = Socket::new(sock, Kind::Stream, true);
+    let peer = if want_peer && len > 0 {
+        // SAFETY: the kernel wrote `len` bytes of address into `storage`.
+        unsafe { SockAddr::new(storage.assume_init(), len) }.as_socket()
+    } else {
+        None
+    };
+    let mut s = Socket::new(sock, Kind::Stream, true);
+    s.local = listener.local; // core-local: a Unix-domain listener's clients are Unix-domain sockets
     // SO_RCVTIMEO is inherited from the listener on Linux; mirror it.
     s.receive_timeout_ms.store(listener.receive_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);
     s.send_timeout_ms.store(listener.send_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);
     Ok((Arc::new(s), peer))
 }
 
-/// Reads at least one byte, or 0 at end of file.
+/// Reads at least one byte, or 0 at end of file, waiting up to the
+/// socket's receive timeout.
 #[inline]
 pub fn read(s: &Socket, buf: &mut [u8]) -> Result<usize> {
+    read_waiting(s, buf, Wait::SocketTimeout)
+}
+
+/// Reads at least one byte, or 0 at end of file, waiting as `wait` says.
+#[inline]
+pub fn read_waiting(s: &Socket, buf: &mut [u8], wait: Wait) -> Result<usize> {
     if s.kind != Kind::Stream {
         s.expect_kind(Kind::Stream, "read")?;
     }
@@ -210,7 +255,8 @@ pub fn read(s: &Socket, buf: &mut [u8]) -> Result<usize> {
     let fd = s.fd();
     let ptr = buf.as_mut_ptr();
     let len = buf.len();
-    let n = s.blocking_in("read", |flags| unsafe { libc::recv(fd, ptr as *mut libc::c_void, len, flags) })?;
+    // SAFETY: `ptr` and `len` describe `buf`, which outlives the call.
+    let n = s.receiving("read", wait, |flags| unsafe { libc::recv(fd, ptr as *mut libc::c_void, len, flags) })?;
     if n == 0 && s.is_closed() {
         return Err(Error::closed_during_call());
     }
@@ -309,10 +355,12 @@ pub fn input_available(s: &Socket) -> Result<bool> {
 /// Shuts down input, output or both.
 pub fn shutdown(s: &Socket, how: i32) -> Result<()> {
     let how = match how {
-        1 => libc::SHUT_RD,
-        2 => libc::SHUT_WR,
-        3 => libc::SHUT_RDWR,
-        _ => return Err(Error::new(USOCKET_ERR_INVALID_ARGUMENT, format!("shutdown direction {how} is not 1, 2 or 3"))),
+        USOCKET_SHUT_INPUT => libc::SHUT_RD,
+        USOCKET_SHUT_OUTPUT => libc::SHUT_WR,
+        USOCKET_SHUT_BOTH => libc::SHUT_RDWR,
+        _ => {
+            return Err(Error::new(USOCKET_ERR_INVALID_ARGUMENT, format!("shutdown direction {how} is not 1, 2 or 3")))
+        }
     };
     if s.kind == Kind::StreamServer {
         return Err(Error::wrong_kind("shutdown needs a connected socket, not a stream server socket"));

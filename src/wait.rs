@@ -45,8 +45,9 @@ pub struct WaitList {
     closed: AtomicBool,
 }
 
-/// The epoll token of the wake-up eventfd: no socket handle is ever 0.
-const WAKE_TOKEN: u64 = 0;
+/// The epoll token of the wake-up eventfd: no handle is ever u64::MAX (its
+/// index would be 2^32-1, past the registry's last slot).
+const WAKE_TOKEN: u64 = u64::MAX;
 
 /// The most events one wait takes from the kernel; the rest come next time.
 const MAX_EVENTS: usize = 1024;

@@ -477,15 +477,16 @@ fn bad_arguments() {
     let _g = serial();
     let mut h = 0u64;
     let o = options(false, false);
-    assert_eq!(
-        usocket_server_new(std::ptr::null(), 0, &o, None, None, std::ptr::null_mut(), &mut h),
-        USOCKET_ERR_INVALID_ARGUMENT
-    );
+    // 0.2: without the protocol's handler the caller serves (usocket_server_next),
+    // and run/spawn refuse.
+    assert_eq!(usocket_server_new(std::ptr::null(), 0, &o, None, None, std::ptr::null_mut(), &mut h), USOCKET_OK);
+    assert_eq!(usocket_server_run(h), USOCKET_ERR_INVALID_ARGUMENT);
+    assert_eq!(usocket_server_spawn(h), USOCKET_ERR_INVALID_ARGUMENT);
+    assert_eq!(usocket_close(h), USOCKET_OK);
     let u = options(true, false);
-    assert_eq!(
-        usocket_server_new(std::ptr::null(), 0, &u, Some(echo), None, std::ptr::null_mut(), &mut h),
-        USOCKET_ERR_INVALID_ARGUMENT
-    );
+    assert_eq!(usocket_server_new(std::ptr::null(), 0, &u, Some(echo), None, std::ptr::null_mut(), &mut h), USOCKET_OK);
+    assert_eq!(usocket_server_spawn(h), USOCKET_ERR_INVALID_ARGUMENT);
+    assert_eq!(usocket_close(h), USOCKET_OK);
     assert_eq!(
         usocket_server_new(std::ptr::null(), 0, &o, Some(echo), None, std::ptr::null_mut(), std::ptr::null_mut()),
         USOCKET_ERR_INVALID_ARGUMENT

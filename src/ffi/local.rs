@@ -2,36 +2,24 @@
 //! peer credentials, datagrams to and from paths, and a local stream server.
 
 use std::ffi::{c_char, c_void};
-use std::sync::Arc;
 
-use super::{guard, in_buf, opt_str, out, out_buf, read_bool, register_socket, req_str};
-use super::{usocket_connect_options, usocket_listen_options, usocket_t};
-use super::server::usocket_tcp_handler;
-use super::{USOCKET_DATAGRAM, USOCKET_STREAM};
+use super::boundary::{guard, in_buf, opt_str, out, out_buf, req_str};
+use super::server::{register, server_options, usocket_server_options, usocket_tcp_handler};
+use super::socket::{connect_options, listen_options, usocket_connect_options, usocket_listen_options};
+use super::usocket_t;
 use crate::address::usocket_address;
 use crate::error::{Error, Result};
 use crate::local;
 use crate::registry::{self, Object};
-use crate::server::{Handler, Server, ServerOptions};
+use crate::server::{Handler, Server};
 use crate::stream::ListenOptions;
-
-/// The address a call that also serves IP sockets writes for a Unix-domain
-/// peer: family 0 (`USOCKET_FAMILY_LOCAL`), zero octets, port 0.
-pub(crate) const NO_ADDRESS: usocket_address = usocket_address { family: 0, octets: [0; 16], port: 0 };
-
-unsafe fn listen_options(o: *const usocket_listen_options) -> ListenOptions {
-    if o.is_null() {
-        return ListenOptions::default();
-    }
-    ListenOptions {
-        reuse_address: read_bool(std::ptr::addr_of!((*o).reuse_address)),
-        backlog: std::ptr::addr_of!((*o).backlog).read(),
-    }
-}
 
 /// Writes `text` NUL-terminated into `buf` of `cap` bytes and its length
 /// (without the NUL) into `*len`; a `cap` below `*len + 1` is
 /// INVALID_ARGUMENT with `*len` written all the same.
+///
+/// # Safety
+/// `buf` is NULL or valid for writes of `cap` bytes.
 unsafe fn write_path(text: &[u8], buf: *mut c_char, cap: usize, len: &mut usize) -> Result<()> {
     *len = text.len();
     if cap < text.len() + 1 {
@@ -40,7 +28,8 @@ unsafe fn write_path(text: &[u8], buf: *mut c_char, cap: usize, len: &mut usize)
             text.len()
         )));
     }
-    let dst = out_buf(buf as *mut u8, cap, "buf")?;
+    // SAFETY: forwarded from the caller.
+    let dst = unsafe { out_buf(buf as *mut u8, cap, "buf") }?;
     dst[..text.len()].copy_from_slice(text);
     dst[text.len()] = 0;
     Ok(())
@@ -65,17 +54,23 @@ unsafe fn write_path(text: &[u8], buf: *mut c_char, cap: usize, len: &mut usize)
 ///   `nodelay` and `local_port` do not apply and are ignored.
 ///
 /// Errors: CONNECTION_REFUSED (nobody accepts at `path`: a stale socket
-/// file), UNKNOWN with `usocket_last_os_error()` ENOENT (no such path),
-/// OPERATION_NOT_PERMITTED (no permission), TIMEOUT, ADDRESS_IN_USE (the
-/// local path), INVALID_ARGUMENT.
+/// file, or a file that is not a socket), UNKNOWN with
+/// `usocket_last_os_error()` ENOENT (no such path) or EPROTOTYPE (a socket
+/// of the other protocol), OPERATION_NOT_PERMITTED (no permission),
+/// TIMEOUT, ADDRESS_IN_USE (the local path), INVALID_ARGUMENT. Every call
+/// on the handle works as on a TCP or UDP socket, except the IP names:
+/// `usocket_local_name` and `usocket_peer_name` are WRONG_KIND (use
+/// `usocket_local_path`, `usocket_peer_path`), and TCP_NODELAY does not apply.
 #[no_mangle]
-pub extern "C" fn usocket_connect_local(path: *const c_char, opts: *const usocket_connect_options, out: *mut usocket_t) -> i32 {
-    guard(|| unsafe {
-        let out = self::out(out, "out")?;
-        let opts = super::connect_options(opts)?;
-        let path = opt_str(path, "path")?;
-        let s = local::connect(path, &opts)?;
-        *out = register_socket(s)?;
+pub extern "C" fn usocket_connect_local(
+    path: *const c_char,
+    opts: *const usocket_connect_options,
+    out: *mut usocket_t,
+) -> i32 {
+    guard(|| {
+        // SAFETY: each pointer is NULL or valid as the C signature says.
+        let (out, opts, path) = unsafe { (self::out(out, "out")?, connect_options(opts)?, opt_str(path, "path")?) };
+        *out = registry::register_socket(local::connect(path, &opts)?)?;
         Ok(())
     })
 }
@@ -83,18 +78,25 @@ pub extern "C" fn usocket_connect_local(path: *const c_char, opts: *const usocke
 /// Listens on a Unix-domain stream socket at `path` (`@name`: abstract).
 /// `opts` NULL: defaults (backlog 5, no reuse). A file at `path` is
 /// ADDRESS_IN_USE, except that with `reuse_address` a stale socket file
-/// (one nobody accepts on) is replaced; never a file that is not a socket,
-/// never a live socket. Closing the listener removes the file it created
-/// (if it is still that file). Errors also: UNKNOWN with ENOENT (no such
-/// directory), OPERATION_NOT_PERMITTED, INVALID_ARGUMENT (path too long,
-/// negative backlog). Accept with `usocket_accept` and the other accept calls.
+/// (one nobody accepts on) is replaced; never a file that is not a socket
+/// (nor a symbolic link), never a live socket. Whether a socket file is
+/// stale is asked by connecting to it once: refused means stale; a live
+/// server sees that connection end at once. Closing the listener removes
+/// the file it created (if it is still that file). Errors also: UNKNOWN
+/// with ENOENT (no such directory), OPERATION_NOT_PERMITTED,
+/// INVALID_ARGUMENT (path too long, negative backlog). Accept with
+/// `usocket_accept` and the other accept calls: the client's address is
+/// family 0, zero octets, port 0.
 #[no_mangle]
-pub extern "C" fn usocket_listen_local(path: *const c_char, opts: *const usocket_listen_options, out: *mut usocket_t) -> i32 {
-    guard(|| unsafe {
-        let out = self::out(out, "out")?;
-        let path = req_str(path, "path")?;
-        let s = local::listen(path, &listen_options(opts))?;
-        *out = register_socket(s)?;
+pub extern "C" fn usocket_listen_local(
+    path: *const c_char,
+    opts: *const usocket_listen_options,
+    out: *mut usocket_t,
+) -> i32 {
+    guard(|| {
+        // SAFETY: each pointer is NULL or valid as the C signature says.
+        let (out, path, opts) = unsafe { (self::out(out, "out")?, req_str(path, "path")?, listen_options(opts)) };
+        *out = registry::register_socket(local::listen(path, &opts)?)?;
         Ok(())
     })
 }
@@ -108,8 +110,9 @@ pub extern "C" fn usocket_listen_local(path: *const c_char, opts: *const usocket
 /// `usocket_server_new_local`. On a TCP or UDP socket: WRONG_KIND.
 #[no_mangle]
 pub extern "C" fn usocket_local_path(s: usocket_t, buf: *mut c_char, cap: usize, len: *mut usize) -> i32 {
-    guard(|| unsafe {
-        let len = self::out(len, "len")?;
+    guard(|| {
+        // SAFETY: `len` is NULL or valid (the C signature).
+        let len = unsafe { out(len, "len") }?;
         let text = match registry::get(s)? {
             Object::Socket(sock) => local::local_path(&sock)?,
             Object::Server(server) => match server.local_path() {
@@ -118,7 +121,8 @@ pub extern "C" fn usocket_local_path(s: usocket_t, buf: *mut c_char, cap: usize,
             },
             Object::WaitList(_) => return Err(Error::wrong_kind("a wait list has no path")),
         };
-        write_path(&text, buf, cap, len)
+        // SAFETY: `buf` is NULL or valid for `cap` bytes (the C signature).
+        unsafe { write_path(&text, buf, cap, len) }
     })
 }
 
@@ -128,11 +132,12 @@ pub extern "C" fn usocket_local_path(s: usocket_t, buf: *mut c_char, cap: usize,
 /// socket: WRONG_KIND.
 #[no_mangle]
 pub extern "C" fn usocket_peer_path(s: usocket_t, buf: *mut c_char, cap: usize, len: *mut usize) -> i32 {
-    guard(|| unsafe {
-        let len = self::out(len, "len")?;
-        let sock = registry::socket(s)?;
-        let text = local::peer_path(&sock)?;
-        write_path(&text, buf, cap, len)
+    guard(|| {
+        // SAFETY: `len` is NULL or valid (the C signature).
+        let len = unsafe { out(len, "len") }?;
+        let text = local::peer_path(&*registry::socket(s)?)?;
+        // SAFETY: `buf` is NULL or valid for `cap` bytes (the C signature).
+        unsafe { write_path(&text, buf, cap, len) }
     })
 }
 
@@ -141,15 +146,11 @@ pub extern "C" fn usocket_peer_path(s: usocket_t, buf: *mut c_char, cap: usize, 
 /// other socket: WRONG_KIND. No pointer may be NULL.
 #[no_mangle]
 pub extern "C" fn usocket_peer_credentials(s: usocket_t, pid: *mut i32, uid: *mut u32, gid: *mut u32) -> i32 {
-    guard(|| unsafe {
-        let pid = out(pid, "pid")?;
-        let uid = out(uid, "uid")?;
-        let gid = out(gid, "gid")?;
-        let sock = registry::socket(s)?;
-        let (p, u, g) = local::peer_credentials(&sock)?;
-        *pid = p;
-        *uid = u;
-        *gid = g;
+    guard(|| {
+        // SAFETY: each pointer is NULL or valid (the C signature).
+        let (pid, uid, gid) = unsafe { (out(pid, "pid")?, out(uid, "uid")?, out(gid, "gid")?) };
+        let (p, u, g) = local::peer_credentials(&*registry::socket(s)?)?;
+        (*pid, *uid, *gid) = (p, u, g);
         Ok(())
     })
 }
@@ -162,13 +163,17 @@ pub extern "C" fn usocket_peer_credentials(s: usocket_t, pid: *mut i32, uid: *mu
 /// EMSGSIZE (larger than the socket's send buffer allows), TIMEOUT;
 /// WRONG_KIND on anything but a Unix-domain datagram socket.
 #[no_mangle]
-pub extern "C" fn usocket_send_local(s: usocket_t, buf: *const u8, len: usize, path: *const c_char, nsent: *mut usize) -> i32 {
-    guard(|| unsafe {
-        let nsent = out(nsent, "nsent")?;
-        let buf = in_buf(buf, len, "buf")?;
-        let path = opt_str(path, "path")?;
-        let sock = registry::socket(s)?;
-        *nsent = local::send(&sock, buf, path)?;
+pub extern "C" fn usocket_send_local(
+    s: usocket_t,
+    buf: *const u8,
+    len: usize,
+    path: *const c_char,
+    nsent: *mut usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: each pointer is NULL or valid as the C signature says.
+        let (nsent, buf, path) = unsafe { (out(nsent, "nsent")?, in_buf(buf, len, "buf")?, opt_str(path, "path")?) };
+        *nsent = local::send(&*registry::socket(s)?, buf, path)?;
         Ok(())
     })
 }
@@ -195,47 +200,33 @@ pub extern "C" fn usocket_receive_local(
     from_cap: usize,
     from_len: *mut usize,
 ) -> i32 {
-    guard(|| unsafe {
-        let nreceived = out(nreceived, "nreceived")?;
-        let buf = out_buf(buf, len, "buf")?;
+    guard(|| {
         if !from.is_null() && from_len.is_null() {
             return Err(Error::invalid_argument("from_len is NULL while from is not"));
         }
-        let from = if from.is_null() { None } else { Some(out_buf(from as *mut u8, from_cap, "from")?) };
-        let sock = registry::socket(s)?;
-        let want_from = from.is_some() || !from_len.is_null();
-        let (n, sender) = local::receive(&sock, buf, timeout_ms, want_from)?;
+        // SAFETY: each pointer is NULL or valid as the C signature says. A
+        // NULL `from` is an empty buffer: nothing is written to it.
+        let (nreceived, buf, from, from_len) = unsafe {
+            (
+                out(nreceived, "nreceived")?,
+                out_buf(buf, len, "buf")?,
+                if from.is_null() { &mut [][..] } else { out_buf(from as *mut u8, from_cap, "from")? },
+                from_len.as_mut(),
+            )
+        };
+        let want_from = from_len.is_some();
+        let (n, sender) = local::receive(&*registry::socket(s)?, buf, timeout_ms, want_from)?;
         *nreceived = n;
-        if let Some(sender) = sender {
-            if let Some(from) = from {
-                if !from.is_empty() {
-                    let k = sender.len().min(from.len() - 1);
-                    from[..k].copy_from_slice(&sender[..k]);
-                    from[k] = 0;
-                }
+        if let (Some(sender), Some(from_len)) = (sender, from_len) {
+            if !from.is_empty() {
+                let k = sender.len().min(from.len() - 1);
+                from[..k].copy_from_slice(&sender[..k]);
+                from[k] = 0;
             }
-            if let Some(from_len) = from_len.as_mut() {
-                *from_len = sender.len();
-            }
+            *from_len = sender.len();
         }
         Ok(())
     })
-}
-
-/// The caller's `user_data`, handed to handlers on other threads: keeping
-/// what it points to valid and thread-safe is the caller's business.
-#[derive(Clone, Copy)]
-struct UserData(*mut c_void);
-// SAFETY: the pointer is only handed back to the caller's handler; the
-// caller vouches for its use from the server's threads (documented).
-unsafe impl Send for UserData {}
-// SAFETY: as above.
-unsafe impl Sync for UserData {}
-
-impl UserData {
-    fn get(self) -> *mut c_void {
-        self.0
-    }
 }
 
 /// Creates a Unix-domain stream server (usocket's socket-server on a path):
@@ -245,54 +236,60 @@ impl UserData {
 /// defaults of `usocket_server_options_init` (`reuse_address` true: a stale
 /// socket file is replaced, never a live socket or another file);
 /// `opts->protocol` must be `USOCKET_STREAM` (else INVALID_ARGUMENT);
-/// `timeout_ms` and `max_buffer_size` do not apply. The handler (not NULL)
-/// gets a `peer` of family 0, zero octets, port 0: ask
-/// `usocket_peer_credentials` or `usocket_peer_path` about the client.
+/// `timeout_ms` and `max_buffer_size` do not apply. The handler gets a
+/// `peer` of family 0, zero octets, port 0: ask `usocket_peer_credentials`
+/// or `usocket_peer_path` about the client. With a NULL handler the caller
+/// serves with `usocket_server_next` (whose `peer` is family 0 too).
 /// `usocket_local_path` on the server gives its path (`usocket_local_name`
 /// is WRONG_KIND). `usocket_server_stop` closes the listening socket and
 /// removes its file at once.
 #[no_mangle]
 pub extern "C" fn usocket_server_new_local(
     path: *const c_char,
-    opts: *const super::server::usocket_server_options,
+    opts: *const usocket_server_options,
     tcp: usocket_tcp_handler,
     user_data: *mut c_void,
     server: *mut usocket_t,
 ) -> i32 {
-    guard(|| unsafe {
-        let server = out(server, "server")?;
-        let path = req_str(path, "path")?;
-        let mut o = ServerOptions::default();
-        if !opts.is_null() {
-            match std::ptr::addr_of!((*opts).protocol).read() {
-                USOCKET_STREAM => {}
-                USOCKET_DATAGRAM => {
-                    return Err(Error::invalid_argument("usocket_server_new_local serves streams: protocol must be USOCKET_STREAM"))
-                }
-                p => return Err(Error::invalid_argument(format!("protocol {p} is neither USOCKET_STREAM nor USOCKET_DATAGRAM"))),
-            }
-            o.reuse_address = read_bool(std::ptr::addr_of!((*opts).reuse_address));
-            o.backlog = std::ptr::addr_of!((*opts).backlog).read();
-            o.multi_threading = read_bool(std::ptr::addr_of!((*opts).multi_threading));
+    guard(|| {
+        // SAFETY: the pointers are NULL or valid as the C signature says.
+        let (server, path, opts) = unsafe { (out(server, "server")?, req_str(path, "path")?, server_options(opts)?) };
+        if opts.datagram {
+            return Err(Error::invalid_argument("usocket_server_new_local serves streams: protocol must be USOCKET_STREAM"));
         }
-        let f = tcp.ok_or_else(|| Error::invalid_argument("a local stream server needs a tcp handler; it is NULL"))?;
-        let ud = UserData(user_data);
-        let handler = Handler::Tcp(Box::new(move |client: u64, _peer: &std::net::SocketAddr| {
-            let peer = NO_ADDRESS;
-            f(ud.get(), client, &peer)
-        }));
-        let socket = local::listen(path, &ListenOptions { reuse_address: o.reuse_address, backlog: o.backlog })?;
-        let placeholder = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-        let s: Arc<Server> = Server::from_socket(socket, placeholder, Some(path.to_owned()), &o, handler)?;
-        match registry::insert(Object::Server(s.clone())) {
-            Ok(h) => {
-                *server = h;
-                Ok(())
+        let handler = match tcp {
+            Some(f) => {
+                let ud = UserData(user_data);
+                Handler::Tcp(Box::new(move |client: u64, _peer: &std::net::SocketAddr| {
+                    // A Unix-domain client has no IP address: family 0.
+                    let peer = usocket_address::LOCAL;
+                    // SAFETY: the caller gave this function for this purpose;
+                    // `peer` lives for the call.
+                    unsafe { f(ud.get(), client, &peer) }
+                }))
             }
-            Err(e) => {
-                s.stop();
-                Err(e)
-            }
-        }
+            None => Handler::Caller,
+        };
+        let socket = local::listen(path, &ListenOptions { reuse_address: opts.reuse_address, backlog: opts.backlog })?;
+        let unused_ip = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        let s = Server::from_socket(socket, unused_ip, Some(path.to_owned()), &opts, handler)?;
+        *server = register(s)?;
+        Ok(())
     })
+}
+
+/// The caller's `user_data`, handed to handlers on other threads: keeping
+/// what it points to valid and thread-safe is the caller's business.
+#[derive(Clone, Copy)]
+struct UserData(*mut c_void);
+// SAFETY: the pointer is only handed back to the caller's handler; the C
+// contract makes its thread safety the caller's business.
+unsafe impl Send for UserData {}
+// SAFETY: as for Send.
+unsafe impl Sync for UserData {}
+
+impl UserData {
+    fn get(self) -> *mut c_void {
+        self.0
+    }
 }

@@ -3,10 +3,12 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
-use super::{guard, opt_str, out, read_bool, usocket_t, USOCKET_DATAGRAM, USOCKET_STREAM};
+use super::boundary::{guard, guard_value, in_buf, opt_str, opt_struct, out, out_buf, read_field, read_flag};
+use super::usocket_t;
 use crate::address::usocket_address;
+use crate::constants::{USOCKET_DATAGRAM, USOCKET_STREAM};
 use crate::error::{Error, Result};
-use crate::registry::{self, Object};
+use crate::registry;
 use crate::server::{Handler, Server, ServerOptions, DEFAULT_BACKLOG, DEFAULT_TIMEOUT_MS};
 
 /// A TCP server's handler: called once per client with the `user_data`
@@ -53,8 +55,10 @@ pub struct usocket_server_options {
     /// TCP: one thread per client, so a slow or stuck handler never stops
     /// the server from accepting others; default false (one client at a time).
     pub multi_threading: bool,
-    /// UDP: receive timeout of the serving loop in ms; default 1000; <= 0:
-    /// none. A stop wakes the loop at once either way.
+    /// UDP: how long one wait of the serving loop for a datagram lasts, in
+    /// ms; default 1000; 0: no limit; it never ends the server, and a stop
+    /// wakes the loop at once either way. < 0 or > USOCKET_MAX_TIMEOUT_MS:
+    /// INVALID_ARGUMENT.
     pub timeout_ms: i64,
     /// UDP: size of the receive buffer and of the reply buffer, 1..=65507;
     /// default 65507.
@@ -66,26 +70,32 @@ pub struct usocket_server_options {
 /// NULL is ignored.
 #[no_mangle]
 pub extern "C" fn usocket_server_options_init(o: *mut usocket_server_options) {
-    if o.is_null() {
-        return;
-    }
-    unsafe {
-        o.write(usocket_server_options {
+    guard_value((), || {
+        let defaults = usocket_server_options {
             protocol: USOCKET_STREAM,
             reuse_address: true,
             backlog: DEFAULT_BACKLOG,
             multi_threading: false,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             max_buffer_size: crate::datagram::MAX_DATAGRAM,
-        })
-    }
+        };
+        // SAFETY: `o` is NULL or valid for writes of the struct.
+        if let Some(o) = unsafe { o.as_mut() } {
+            *o = defaults;
+        }
+    })
 }
 
-unsafe fn server_options(o: *const usocket_server_options) -> Result<ServerOptions> {
-    if o.is_null() {
+/// The caller's server options, checked; the defaults for NULL.
+///
+/// # Safety
+/// `o` is NULL or valid for reads of the struct.
+pub(crate) unsafe fn server_options(o: *const usocket_server_options) -> Result<ServerOptions> {
+    // SAFETY: forwarded from the caller.
+    let Some(o) = (unsafe { opt_struct(o) }) else {
         return Ok(ServerOptions::default());
-    }
-    let datagram = match std::ptr::addr_of!((*o).protocol).read() {
+    };
+    let datagram = match read_field!(o, protocol) {
         USOCKET_STREAM => false,
         USOCKET_DATAGRAM => true,
         p => {
@@ -94,11 +104,11 @@ unsafe fn server_options(o: *const usocket_server_options) -> Result<ServerOptio
     };
     Ok(ServerOptions {
         datagram,
-        reuse_address: read_bool(std::ptr::addr_of!((*o).reuse_address)),
-        backlog: std::ptr::addr_of!((*o).backlog).read(),
-        multi_threading: read_bool(std::ptr::addr_of!((*o).multi_threading)),
-        timeout_ms: std::ptr::addr_of!((*o).timeout_ms).read(),
-        max_buffer_size: std::ptr::addr_of!((*o).max_buffer_size).read(),
+        reuse_address: read_flag!(o, reuse_address),
+        backlog: read_field!(o, backlog),
+        multi_threading: read_flag!(o, multi_threading),
+        timeout_ms: read_field!(o, timeout_ms),
+        max_buffer_size: read_field!(o, max_buffer_size),
     })
 }
 
@@ -106,7 +116,10 @@ unsafe fn server_options(o: *const usocket_server_options) -> Result<ServerOptio
 /// what it points to valid and thread-safe is the caller's business.
 #[derive(Clone, Copy)]
 struct UserData(*mut c_void);
+// SAFETY: the pointer is only handed back to the caller's handlers; the
+// C contract makes its thread safety the caller's business.
 unsafe impl Send for UserData {}
+// SAFETY: as for Send.
 unsafe impl Sync for UserData {}
 
 impl UserData {
@@ -115,16 +128,58 @@ impl UserData {
     }
 }
 
+/// The handler for a server of `opts`' protocol, from the C callbacks;
+/// `Handler::Caller` when both are NULL (the caller serves it with
+/// `usocket_server_next` or `usocket_server_next_datagram`).
+pub(crate) fn handler(
+    opts: &ServerOptions,
+    tcp: usocket_tcp_handler,
+    udp: usocket_udp_handler,
+    user_data: *mut c_void,
+) -> Handler {
+    let ud = UserData(user_data);
+    match (opts.datagram, tcp, udp) {
+        (false, Some(f), _) => {
+            Handler::Tcp(Box::new(move |client: u64, peer: &std::net::SocketAddr| {
+                let peer = usocket_address::from_socket_addr(peer);
+                // SAFETY: the caller gave this function for this purpose;
+                // `peer` lives for the call.
+                unsafe { f(ud.get(), client, &peer) }
+            }))
+        }
+        (true, _, Some(f)) => {
+            Handler::Udp(Box::new(move |data: &[u8], peer: &std::net::SocketAddr, reply: &mut [u8]| {
+                let peer = usocket_address::from_socket_addr(peer);
+                // SAFETY: as above; every buffer lives for the call.
+                unsafe { f(ud.get(), data.as_ptr(), data.len(), &peer, reply.as_mut_ptr(), reply.len()) }
+            }))
+        }
+        _ => Handler::Caller,
+    }
+}
+
+/// Registers a new server, stopping it when it cannot be registered.
+pub(crate) fn register(s: Arc<Server>) -> Result<u64> {
+    registry::register_server(s.clone()).map_err(|e| {
+        s.stop();
+        e
+    })
+}
+
 /// Creates a server (usocket's socket-server): binds `host`:`port` and,
 /// for TCP, listens; serves nothing until `usocket_server_run` or
 /// `usocket_server_spawn`. `host` NULL, "" or "0.0.0.0": every IPv4
 /// interface; "::": every interface. Port 0 picks a free port: read it with
 /// `usocket_local_name` on the server. `opts` NULL: defaults. The handler
 /// of the server's protocol (`tcp` for `USOCKET_STREAM`, `udp` for
-/// `USOCKET_DATAGRAM`) must not be NULL; the other is ignored. `user_data`
-/// goes to every handler call and must stay valid until the handlers have
-/// ended (`usocket_server_wait`). Free the server with `usocket_close`.
-/// Errors: INVALID_ARGUMENT, ADDRESS_IN_USE, NS_HOST_NOT_FOUND, ...
+/// `USOCKET_DATAGRAM`) is called for each client or datagram; the other is
+/// ignored. With that handler NULL the caller serves instead, on threads
+/// of its own, with `usocket_server_next` (TCP) or
+/// `usocket_server_next_datagram` and `usocket_server_reply` (UDP).
+/// `user_data` goes to every handler call and must stay valid until the
+/// handlers have ended (`usocket_server_wait`). Free the server with
+/// `usocket_close`. Errors: INVALID_ARGUMENT, ADDRESS_IN_USE,
+/// NS_HOST_NOT_FOUND, ...
 #[no_mangle]
 pub extern "C" fn usocket_server_new(
     host: *const c_char,
@@ -135,36 +190,87 @@ pub extern "C" fn usocket_server_new(
     user_data: *mut c_void,
     server: *mut usocket_t,
 ) -> i32 {
-    guard(|| unsafe {
-        let server = out(server, "server")?;
-        let host = opt_str(host, "host")?;
-        let opts = server_options(opts)?;
-        let ud = UserData(user_data);
-        let handler = if opts.datagram {
-            let f = udp.ok_or_else(|| Error::invalid_argument("a UDP server needs a udp handler; it is NULL"))?;
-            Handler::Udp(Box::new(move |data: &[u8], peer: &std::net::SocketAddr, reply: &mut [u8]| {
-                let peer = usocket_address::from_socket_addr(peer);
-                f(ud.get(), data.as_ptr(), data.len(), &peer, reply.as_mut_ptr(), reply.len())
-            }))
-        } else {
-            let f = tcp.ok_or_else(|| Error::invalid_argument("a TCP server needs a tcp handler; it is NULL"))?;
-            Handler::Tcp(Box::new(move |client: u64, peer: &std::net::SocketAddr| {
-                let peer = usocket_address::from_socket_addr(peer);
-                f(ud.get(), client, &peer)
-            }))
-        };
-        let s: Arc<Server> = Server::new(host, port, &opts, handler)?;
-        let handle = registry::insert(Object::Server(s.clone()));
-        match handle {
-            Ok(h) => {
-                *server = h;
-                Ok(())
-            }
-            Err(e) => {
-                s.stop();
-                Err(e)
-            }
+    guard(|| {
+        // SAFETY: the pointers are NULL or valid as the C signature says.
+        let (server, host, opts) = unsafe { (out(server, "server")?, opt_str(host, "host")?, server_options(opts)?) };
+        let handler = handler(&opts, tcp, udp, user_data);
+        *server = register(Server::new(host, port, &opts, handler)?)?;
+        Ok(())
+    })
+}
+
+/// For a TCP server made with a NULL handler: the next client, with the
+/// server's accept policy applied inside the core (errors of one connection
+/// such as ECONNABORTED retried, lack of descriptors backed off and
+/// retried, never a busy loop). TIMEOUT when none came within `timeout_ms`
+/// (< 0 forever, 0 do not wait); SHUTDOWN once the server is stopped;
+/// INVALID_HANDLE when it is closed under the call. The client's handle
+/// belongs to the caller; `peer` (may be NULL) gets its address (family 0
+/// for a Unix-domain client). On a server that `usocket_server_run` or
+/// `usocket_server_spawn` serves, or a UDP server: INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn usocket_server_next(
+    server: usocket_t,
+    timeout_ms: i64,
+    client: *mut usocket_t,
+    peer: *mut usocket_address,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the pointers are NULL or valid as the C signature says.
+        let (client, peer) = unsafe { (out(client, "client")?, peer.as_mut()) };
+        let s = registry::server(server)?;
+        let (handle, addr) = s.next(timeout_ms, peer.is_some())?;
+        *client = handle;
+        if let Some(peer) = peer {
+            *peer = match addr {
+                Some(a) if !s.is_local() => usocket_address::from_socket_addr(&a),
+                _ => usocket_address::LOCAL,
+            };
         }
+        Ok(())
+    })
+}
+
+/// For a UDP server made with a NULL handler: the next datagram, cut to
+/// `cap` bytes, its length in `*len` and its sender in `*peer` (may be
+/// NULL). TIMEOUT, SHUTDOWN and INVALID_ARGUMENT as for
+/// `usocket_server_next`; receive errors of earlier replies are passed over.
+#[no_mangle]
+pub extern "C" fn usocket_server_next_datagram(
+    server: usocket_t,
+    timeout_ms: i64,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+    peer: *mut usocket_address,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the pointers are NULL or valid as the C signature says.
+        let (buf, len, peer) = unsafe { (out_buf(buf, cap, "buf")?, out(len, "len")?, peer.as_mut()) };
+        let (n, addr) = registry::server(server)?.next_datagram(timeout_ms, buf)?;
+        *len = n;
+        if let Some(peer) = peer {
+            *peer = addr.map_or(usocket_address::LOCAL, |a| usocket_address::from_socket_addr(&a));
+        }
+        Ok(())
+    })
+}
+
+/// For a UDP server made with a NULL handler: sends `len` bytes (at most
+/// the server's `max_buffer_size`, else INVALID_ARGUMENT) to `peer`, from
+/// the server's socket.
+#[no_mangle]
+pub extern "C" fn usocket_server_reply(
+    server: usocket_t,
+    buf: *const u8,
+    len: usize,
+    peer: *const usocket_address,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the pointers are NULL or valid as the C signature says.
+        let (buf, peer) = unsafe { (in_buf(buf, len, "buf")?, peer.as_ref()) };
+        let peer = peer.ok_or_else(|| super::boundary::null("peer"))?.to_socket_addr()?;
+        registry::server(server)?.reply(buf, &peer)
     })
 }
 
