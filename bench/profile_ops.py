@@ -301,6 +301,29 @@ def alloc_calls(path):
     return n
 
 
+def _accept_count(exe, fn, k, close_each, pin, timeout):
+    d = tempfile.mkdtemp(prefix="cg-accept-")
+    try:
+        out = os.path.join(d, "cg.out")
+        cmd = list(pin) + ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+                           "--toggle-collect=" + fn, exe, "accept", "--count", str(k), "--rounds", "1",
+                           "--close-each", "1" if close_each else "0"]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                           timeout=timeout)
+        if r.returncode != 0 or not os.path.exists(out):
+            raise RuntimeError("callgrind %s accept --count %d: exit %d %s" % (
+                os.path.basename(exe), k, r.returncode, r.stdout[-300:].decode("utf-8", "replace")))
+        total = None
+        for line in open(out):
+            if line.startswith("totals:") or (total is None and line.startswith("summary:")):
+                total = int(line.split()[1])
+        if not total:
+            raise RuntimeError("callgrind collected nothing in %s (inlined?)" % fn)
+        return total, alloc_calls(out), fn_costs(out)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def accept_instructions(raw, lib, k1=ACCEPT_COUNTS[0], k2=ACCEPT_COUNTS[1], pin=(), timeout=300):
     """User-space instructions per accept, raw C against the library, counted by
     callgrind only inside the function that accepts one connection
@@ -308,41 +331,24 @@ def accept_instructions(raw, lib, k1=ACCEPT_COUNTS[0], k2=ACCEPT_COUNTS[1], pin=
     for the library, usocket_accept with its registry insert and
     allocations), in one drain of k1 and one of k2 queued connections:
     (I(k2) - I(k1)) / (k2 - k1), so first-call costs cancel. Exact and
-    independent of machine load, unlike the wall-clock rates."""
-    res = {"k1": k1, "k2": k2, "command": accept_command(k1, k2), "impls": {}}
-    for impl, exe in (("raw", raw), ("lib", lib)):
-        fn = ACCEPT_FN[impl]
-        tot, per_fn, allocs = [], [], []
-        for k in (k1, k2):
-            d = tempfile.mkdtemp(prefix="cg-accept-")
-            try:
-                out = os.path.join(d, "cg.out")
-                cmd = list(pin) + ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
-                                   "--toggle-collect=" + fn, exe, "accept", "--count", str(k), "--rounds", "1"]
-                r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                   timeout=timeout)
-                if r.returncode != 0 or not os.path.exists(out):
-                    raise RuntimeError("callgrind %s accept --count %d: exit %d %s" % (
-                        os.path.basename(exe), k, r.returncode, r.stdout[-300:].decode("utf-8", "replace")))
-                total = None
-                for line in open(out):
-                    if line.startswith("totals:") or (total is None and line.startswith("summary:")):
-                        total = int(line.split()[1])
-                if not total:
-                    raise RuntimeError("callgrind collected nothing in %s (inlined?)" % fn)
-                tot.append(total)
-                allocs.append(alloc_calls(out))
-                per_fn.append(fn_costs(out))
-            finally:
-                shutil.rmtree(d, ignore_errors=True)
-        per = (tot[1] - tot[0]) / float(k2 - k1)
-        fns = {n: (per_fn[1].get(n, 0) - per_fn[0].get(n, 0)) / float(k2 - k1)
-               for n in set(per_fn[0]) | set(per_fn[1])}
-        top = sorted(((v, n) for n, v in fns.items() if v >= 0.5), reverse=True)[:10]
-        res["impls"][impl] = {"per_accept": round(per, 1), "totals": tot, "top": [(round(v, 1), n) for v, n in top],
-                              "allocs_per_accept": round((allocs[1] - allocs[0]) / float(k2 - k1), 3)}
-    r, l = res["impls"]["raw"]["per_accept"], res["impls"]["lib"]["per_accept"]
-    res["extra"] = round(l - r, 1)
+    independent of machine load, unlike the wall-clock rates. Two modes:
+    "impls", the drain of the timed measure (every accepted connection kept
+    open until the end), and "close_each", each closed right after its
+    accept (what a library that reuses closed sockets' memory is built for).
+    Also the calls to malloc/calloc/realloc per accept."""
+    res = {"k1": k1, "k2": k2, "command": accept_command(k1, k2)}
+    for mode in ("impls", "close_each"):
+        res[mode] = {}
+        for impl, exe in (("raw", raw), ("lib", lib)):
+            a = _accept_count(exe, ACCEPT_FN[impl], k1, mode == "close_each", pin, timeout)
+            b = _accept_count(exe, ACCEPT_FN[impl], k2, mode == "close_each", pin, timeout)
+            n = float(k2 - k1)
+            fns = {f: (b[2].get(f, 0) - a[2].get(f, 0)) / n for f in set(a[2]) | set(b[2])}
+            top = sorted(((v, f) for f, v in fns.items() if v >= 0.5), reverse=True)[:10]
+            res[mode][impl] = {"per_accept": round((b[0] - a[0]) / n, 1), "totals": [a[0], b[0]],
+                               "allocs_per_accept": round((b[1] - a[1]) / n, 3),
+                               "top": [(round(v, 1), f) for v, f in top]}
+    res["extra"] = round(res["impls"]["lib"]["per_accept"] - res["impls"]["raw"]["per_accept"], 1)
     return res
 
 
@@ -351,19 +357,32 @@ def accept_markdown(a):
         return []
     if a.get("error"):
         return ["Accept instructions (callgrind): %s" % a["error"]]
-    r, l = a["impls"]["raw"], a["impls"]["lib"]
-    lines = ["**Accept, user-space instructions per accept** (callgrind, deterministic: only inside the "
-             "function that accepts one connection, `--toggle-collect=raw_acc_one` / `lib_acc_one`, "
-             "(I(%d) − I(%d)) / %d over one drain each): raw C **%s**, libusocket **%s** (%s); "
-             "allocator calls (malloc, calloc, realloc) per accept: raw C %s, libusocket %s. "
-             "Reproduce: `%s` (after `bench/run.sh` has built `bench/build/`)."
-             % (a["k2"], a["k1"], a["k2"] - a["k1"], "{:,.1f}".format(r["per_accept"]),
-                "{:,.1f}".format(l["per_accept"]), "{:+,.1f}".format(a["extra"]), r.get("allocs_per_accept", "?"),
-                l.get("allocs_per_accept", "?"), a["command"]), "",
-             "| instructions per accept | function (libusocket run, self cost) |", "|---|---|"]
-    for v, n in l["top"]:
-        lines.append("| {:,.1f} | `{}` |".format(v, n[:110]))
-    return ["\n".join(lines)]
+    rows = ["**Accept, user-space instructions per accept** (callgrind, deterministic: only inside the "
+            "function that accepts one connection, `--toggle-collect=raw_acc_one` / `lib_acc_one`, "
+            "(I(%d) − I(%d)) / %d over one drain each). Reproduce: `%s` (after `bench/run.sh` has built "
+            "`bench/build/`)." % (a["k2"], a["k1"], a["k2"] - a["k1"], a["command"]), "",
+            "| drain | raw C instr/accept | libusocket instr/accept | extra | allocator calls per accept "
+            "(malloc, calloc, realloc), libusocket |", "|---|---|---|---|---|"]
+    for mode, title in (("impls", "queued connections kept open (the timed measure)"),
+                        ("close_each", "each closed right after its accept (`--close-each 1`)")):
+        m = a.get(mode)
+        if not m:
+            continue
+        r, l = m["raw"], m["lib"]
+        rows.append("| %s | %s | %s | %s | %s |" % (title, "{:,.1f}".format(r["per_accept"]),
+                                                    "{:,.1f}".format(l["per_accept"]),
+                                                    "{:+,.1f}".format(l["per_accept"] - r["per_accept"]),
+                                                    l.get("allocs_per_accept", "?")))
+    lines = ["\n".join(rows)]
+    for mode, title in (("impls", "kept open"), ("close_each", "closed each")):
+        m = a.get(mode)
+        if not m:
+            continue
+        t = ["| instr/accept | function (libusocket, %s, self cost) |" % title, "|---|---|"]
+        for v, n in m["lib"]["top"]:
+            t.append("| {:,.1f} | `{}` |".format(v, n[:110]))
+        lines.append("\n".join(t))
+    return lines
 
 
 def main(argv):
@@ -381,14 +400,16 @@ def main(argv):
         print("profile_ops: build the programs first (bench/run.sh --only accept --runs 1)")
         return 1
     a = accept_instructions(raw, lib, k1, k2)
-    print("instructions per accept (callgrind, user space, inside the accepting function):")
-    print("  raw C       %10.1f" % a["impls"]["raw"]["per_accept"])
-    print("  libusocket  %10.1f   (%+.1f)" % (a["impls"]["lib"]["per_accept"], a["extra"]))
-    print("calls to malloc/calloc/realloc per accept: raw C %s, libusocket %s"
-          % (a["impls"]["raw"]["allocs_per_accept"], a["impls"]["lib"]["allocs_per_accept"]))
-    print("  libusocket, by function (self):")
-    for v, n in a["impls"]["lib"]["top"]:
-        print("    %10.1f  %s" % (v, n[:100]))
+    for mode, title in (("impls", "drain, accepted connections kept open"),
+                        ("close_each", "each closed right after its accept (--close-each 1)")):
+        r, l = a[mode]["raw"], a[mode]["lib"]
+        print("instructions per accept (callgrind, user space, inside the accepting function), %s:" % title)
+        print("  raw C       %10.1f   allocator calls %.3f" % (r["per_accept"], r["allocs_per_accept"]))
+        print("  libusocket  %10.1f   allocator calls %.3f   (%+.1f instructions)"
+              % (l["per_accept"], l["allocs_per_accept"], l["per_accept"] - r["per_accept"]))
+        print("  libusocket, by function (self):")
+        for v, n in l["top"]:
+            print("    %10.1f  %s" % (v, n[:100]))
     return 0
 
 

@@ -518,6 +518,10 @@ def targets_02(res):
                                                         "%s, libusocket %s (%+.0f); allocator calls per accept %s"
                                                         % (fnum(ir), fnum(il), il - ir,
                                                            acc["impls"]["lib"].get("allocs_per_accept", "?")))
+                ce = acc.get("close_each")
+                if ce:
+                    note += ("; each closed at once: libusocket %s instructions, %s allocator calls per accept"
+                             % (fnum(ce["lib"]["per_accept"]), ce["lib"]["allocs_per_accept"]))
         rows.append([t["target"], fratio(t["ratio"]), target_mark(t, t["ratio"], t["status"]),
                      fratio(t.get("paired")), target_mark(t, t.get("paired"), t.get("paired_status") or "n/a"),
                      note])

@@ -826,9 +826,10 @@ def main(argv):
         try:
             acc = profile_ops.accept_instructions(exes["bench_raw"], exes["bench_lib"],
                                                   pin=["taskset", "-c", str(o["cpu"])] if shutil.which("taskset") else [])
-            log("  accept, instructions per accept (callgrind): raw C %s, libusocket %s; allocator calls %s"
-                % (acc["impls"]["raw"]["per_accept"], acc["impls"]["lib"]["per_accept"],
-                   acc["impls"]["lib"]["allocs_per_accept"]))
+            for mode in ("impls", "close_each"):
+                log("  accept%s, instructions per accept (callgrind): raw C %s, libusocket %s; allocator calls %s"
+                    % (" (each closed at once)" if mode == "close_each" else "", acc[mode]["raw"]["per_accept"],
+                       acc[mode]["lib"]["per_accept"], acc[mode]["lib"]["allocs_per_accept"]))
         except Exception as e:
             acc = {"error": "%s: %s" % (type(e).__name__, str(e)[:300]), "command": profile_ops.accept_command()}
     execute(groups, runs, budget_end, log, hard_end=budget_end + S["grace"])

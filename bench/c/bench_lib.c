@@ -5,7 +5,7 @@
  *   bench_lib udp       --size 64 --iters 200000 --seconds 1
  *   bench_lib wait      --n 1000 --iters 100000 --seconds 0.5   (usocket_wait_for_input)
  *   bench_lib wait-list --n 1000 --iters 100000 --seconds 0.5   (usocket_wait_list_wait)
- *   bench_lib accept    --count 4000 [--backlog 4096] [--rounds 5]
+ *   bench_lib accept    --count 4000 [--backlog 4096] [--rounds 5] [--close-each 1]
  *   bench_lib mem       --count 10000
  *   bench_lib paired-rtt|paired-udp --size N --seconds 1
  *   bench_lib paired-bulk --bytes N
@@ -271,12 +271,17 @@ __attribute__((noinline)) static void lib_acc_one(long i) { /* a symbol of its o
     CHECK("usocket_accept", usocket_accept(g_listener, &g_acc[i]));
 }
 static void lib_acc_close_all(long count) {
-    for (long i = 0; i < count; i++) CHECK("usocket_close", usocket_close(g_acc[i]));
+    for (long i = 0; i < count; i++)
+        if (g_acc[i]) CHECK("usocket_close", usocket_close(g_acc[i]));
     usocket_close(g_listener);
+}
+static void lib_acc_close_one(long i) {
+    CHECK("usocket_close", usocket_close(g_acc[i]));
+    g_acc[i] = 0;
 }
 
 static void m_accept(void) {
-    static const acceptor_ops ops = {lib_acc_listen, lib_acc_one, lib_acc_close_all};
+    static const acceptor_ops ops = {lib_acc_listen, lib_acc_one, lib_acc_close_all, lib_acc_close_one};
     accept_rounds(&ops);
 }
 

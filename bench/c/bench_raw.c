@@ -5,7 +5,7 @@
  *   bench_raw udp      --size 64 --iters 200000 --seconds 1
  *   bench_raw wait-poll  --n 1000 --iters 100000 --seconds 0.5
  *   bench_raw wait-epoll --n 1000 --iters 100000 --seconds 0.5
- *   bench_raw accept   --count 4000 [--backlog 4096] [--rounds 5]
+ *   bench_raw accept   --count 4000 [--backlog 4096] [--rounds 5] [--close-each 1]
  *   bench_raw mem      --count 10000
  *   bench_raw local-rtt  --size 1 --iters 200000 --seconds 1   (AF_UNIX stream)
  *   bench_raw local-bulk --bytes 2147483648 [--read 65536]     (AF_UNIX stream)
@@ -204,12 +204,17 @@ __attribute__((noinline)) static void raw_acc_one(long i) { /* a symbol of its o
     g_acc[i] = c;
 }
 static void raw_acc_close_all(long count) {
-    for (long i = 0; i < count; i++) close(g_acc[i]);
+    for (long i = 0; i < count; i++)
+        if (g_acc[i] >= 0) close(g_acc[i]);
     close(g_lfd);
+}
+static void raw_acc_close_one(long i) {
+    close(g_acc[i]);
+    g_acc[i] = -1;
 }
 
 static void m_accept(void) {
-    static const acceptor_ops ops = {raw_acc_listen, raw_acc_one, raw_acc_close_all};
+    static const acceptor_ops ops = {raw_acc_listen, raw_acc_one, raw_acc_close_all, raw_acc_close_one};
     accept_rounds(&ops);
 }
 

@@ -479,11 +479,17 @@ static inline void result_bulk(long long got, long calls, double el) {
 typedef struct {
     uint16_t (*listen_)(int backlog); /* returns the port */
     void (*accept_one)(long i);       /* accept the i-th connection and keep it */
-    void (*close_all)(long count);    /* close the accepted ones and the listener */
+    void (*close_all)(long count);    /* close the accepted ones (not closed yet) and the listener */
+    void (*close_one)(long i);        /* close the i-th accepted one now (--close-each 1) */
 } acceptor_ops;
 
+/* --close-each 1: close each accepted connection right after accepting it
+ * (the close is then inside the timed drain): the steady state of a server
+ * that serves and closes, where a library may reuse what a close freed;
+ * callgrind's --toggle-collect on accept_one still counts the accept alone. */
 static inline void accept_rounds(const acceptor_ops *ops) {
     long count = opt_long("count", 4000), backlog = opt_long("backlog", 4096), rounds = opt_long("rounds", 5);
+    int close_each = (int)opt_long("close-each", 0);
     if (rounds < 1 || rounds > NBLOCKS) fail("--rounds 1..%d", NBLOCKS);
     raise_nofile();
     int *cl = malloc(sizeof(int) * (size_t)count);
@@ -495,6 +501,7 @@ static inline void accept_rounds(const acceptor_ops *ops) {
         double t0 = now_s(), c0 = cpu_s();
         for (long i = 0; i < count; i++) {
             ops->accept_one(i);
+            if (close_each) ops->close_one(i);
             if ((i & 255) == 0 && now_s() > t_limit) fail("accept: time limit in round %ld", r);
         }
         double el = now_s() - t0;
