@@ -540,7 +540,7 @@ def targets_02(res):
     if acc:
         import profile_ops
         out.append("")
-        out += profile_ops.accept_markdown(acc)
+        out += profile_ops.accept_markdown(acc)[:1]  # the summary; the functions are in their own section
     elif not acc:
         out.append("")
         out.append("Accept, deterministically (no profile in this run): `python3 bench/profile_ops.py accept` "
@@ -702,6 +702,18 @@ def markdown(res, chart_files):
         L.append(md_table(["runtime", "method", "baseline"] + ["N=%s" % "{:,}".format(n) for n in ns]
                           + ["flat"], rows))
         L.append("")
+    # accept, function by function
+    acc = res.get("accept_instructions")
+    if acc and not acc.get("error"):
+        import profile_ops
+        L.append("## Accept: where the library's instructions go (callgrind)")
+        L.append("")
+        L.append("Self cost per accept of each function inside `usocket_accept`, the difference of two drains "
+                 "(`%s`)." % acc["command"])
+        L.append("")
+        for block in profile_ops.accept_markdown(acc)[1:]:
+            L.append(block)
+            L.append("")
     # profile
     prof = res.get("profile")
     if prof:
