@@ -30,8 +30,8 @@ use socket2::{Domain, SockAddr, Type};
 
 use crate::error::{errno, Error, Result, USOCKET_ERR_ADDRESS_IN_USE};
 use crate::os::{poll_one, Deadline};
-use crate::socket::{Kind, Socket};
-use crate::stream::{set_receive_timeout, ConnectOptions, ListenOptions};
+use crate::socket::{set_receive_timeout, ConnectOptions, Kind, Socket};
+use crate::stream::ListenOptions;
 
 /// The size of `sun_path` on Linux.
 const SUN_PATH_LEN: usize = 108;
@@ -294,13 +294,12 @@ pub fn connect(path: Option<&str>, opts: &ConnectOptions) -> Result<Arc<Socket>>
         }
     }
     let kind = if opts.datagram { Kind::Datagram } else { Kind::Stream };
-    let mut s = Socket::new(sock, kind, connected);
-    s.local = true;
-    s.bound_file = bound;
+    let s = Socket::new_local(sock, kind, connected);
+    *s.bound_file.lock() = bound;
     if opts.timeout_ms > 0 {
         set_receive_timeout(&s, opts.timeout_ms)?;
     }
-    Ok(Arc::new(s))
+    Ok(s)
 }
 
 /// Whether a socket listens at `addr`: a probe connect that is refused
@@ -341,10 +340,10 @@ pub fn listen(path: &str, opts: &ListenOptions) -> Result<Arc<Socket>> {
     }
     let addr = LocalAddr::parse(path)?;
     let sock = new_socket(false)?;
-    let bound = match bind(&sock, &addr) {
-        Ok(b) => b,
-        Err(e) if e.code == USOCKET_ERR_ADDRESS_IN_USE && opts.reuse_address && !addr.is_abstract() => {
-            let file = addr.file.as_deref().expect("not abstract");
+    let bound = match (bind(&sock, &addr), addr.file.as_deref()) {
+        (Ok(b), _) => b,
+        // In the abstract namespace (no file) in use is in use.
+        (Err(e), Some(file)) if e.code == USOCKET_ERR_ADDRESS_IN_USE && opts.reuse_address => {
             // Only a socket file, and only one nobody accepts on.
             let stale = match socket_file(file) {
                 Some(id) if is_stale(&addr) => Some(id),
@@ -366,17 +365,16 @@ pub fn listen(path: &str, opts: &ListenOptions) -> Result<Arc<Socket>> {
                 }
             }
         }
-        Err(e) => return Err(e),
+        (Err(e), _) => return Err(e),
     };
-    let mut s = Socket::new(sock, Kind::StreamServer, false);
-    s.local = true;
-    s.bound_file = bound;
+    let s = Socket::new_local(sock, Kind::StreamServer, false);
+    *s.bound_file.lock() = bound;
     s.inner.listen(opts.backlog).map_err(|e| Error::from_io(e, "listen"))?;
     // Non-blocking, as stream::accept expects of every listener, so that an
     // accept bounded by a timeout never blocks past it (accepted sockets do
     // not inherit the flag).
     s.inner.set_nonblocking(true).map_err(|e| Error::from_io(e, "fcntl"))?;
-    Ok(Arc::new(s))
+    Ok(s)
 }
 
 fn name_of(s: &Socket, peer: bool) -> Result<Vec<u8>> {

@@ -12,16 +12,18 @@ Prints exactly one JSON line on stdout (the last line), the runner's record:
 
 and exits 0 when the status is "ok", 1 otherwise.
 
-Measures (each with ``--impl binding`` or ``--impl stdlib``; both sides of a
-conversation use the same implementation, the peer runs in a forked child):
+Measures (each with ``--impl binding`` or ``--impl stdlib``):
 
-  rtt     TCP echo round trip: write SIZE bytes, read them back.
-          --size B (1), --seconds S (0.5), --iters N (cap, 2000000).
+  rtt     TCP echo round trip, client side only: write SIZE bytes, read them
+          back, against a C echo peer (bench_echo_peer.c, plain system calls,
+          built with cc at bench time; $CC overrides cc), the same for every
+          impl. --size B (1), --seconds S (0.5), --iters N (cap, 2000000).
           value: microseconds per round trip (unit "us"); also "per_second".
           --api bytes (default): binding StreamSocket.raw (unbuffered io)
-          write + read, echo server read(65536) + write; stdlib sendall +
-          recv, echo server recv(65536) + sendall. --api into: readinto /
-          recv_into into a preallocated buffer on both sides.
+          write + read; stdlib sendall + recv. --api into: readinto /
+          recv_into into a preallocated buffer. --impl floor: the bare
+          ctypes calls usocket_write + usocket_read in a loop (no binding
+          code around them), the floor the binding's overhead sits on.
   bulk    TCP bulk receive of --bytes N (2 GiB) in 64 KiB reads (--read-size).
           The sender is a forked child using the stdlib's sendall for both
           impls, so only the receiving side differs.
@@ -30,13 +32,13 @@ conversation use the same implementation, the peer runs in a forked child):
           caller's buffer goes to usocket_read, as recv_into's does) or
           StreamSocket.stream.readinto (--api stream: io's buffered reader,
           which fills the whole 64 KiB per call); stdlib: recv_into.
-  udp     UDP request/response of --size B (64) bytes, --seconds S, --iters N.
+  udp     UDP request/response of --size B (64) bytes, --seconds S, --iters N,
+          client side only, against the C echo peer (as rtt).
           value: microseconds per round trip (unit "us").
           --api bytes (default): binding connected DatagramSocket send +
-          receive (which also returns the sender, as usocket's does), echo
-          server receive + send(data, host, port); stdlib connected socket
-          send + recv, echo server recvfrom + sendto. --api into:
-          receive_into / recv_into and recvfrom_into.
+          receive (which also returns the sender, as usocket's does); stdlib
+          connected socket send + recv. --api into: receive_into /
+          recv_into. --impl floor: bare ctypes usocket_send + usocket_receive.
   wait    --n N idle UDP sockets plus 1 ready one, waited on repeatedly for
           --seconds S (0.25) or --iters N. value: microseconds per wait (unit "us").
           --impl binding-waitlist (= binding): usocket.WaitList.wait;
@@ -45,6 +47,13 @@ conversation use the same implementation, the peer runs in a forked child):
           select: select.select ("unavailable" past FD_SETSIZE descriptors).
   accept  --count K (4000) connections made and queued first (stdlib clients),
           then timed: accepting all K. value: connections per second (unit "conn/s").
+
+  compare every measure above for every impl, each in a process of its own,
+          --runs R (5) times; prints the medians and the ratios binding /
+          stdlib (rates: stdlib / binding is not used, the ratio is binding
+          / stdlib of the value, so > 1 is slower for times and faster for
+          rates) and, last, one JSON line with them. Run it pinned:
+          ``taskset -c 0 python3 bindings/python/bench_python.py compare``.
 
 Common options: --cpu C pins this process and its children to CPU C
 (os.sched_setaffinity) — the runner may instead run the whole command
@@ -131,39 +140,68 @@ def timed_loop(step, seconds, iters):
     return done, time.perf_counter() - t0
 
 
+# ---------------------------------------------------------------- the C echo peer
+
+PEER_SOURCE = os.path.join(HERE, "bench_echo_peer.c")
+
+
+def echo_peer_binary():
+    """Build bench_echo_peer.c with cc (once per source version) and return its path."""
+    import hashlib
+    import subprocess
+    import tempfile
+
+    with open(PEER_SOURCE, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    out = os.path.join(tempfile.gettempdir(), f"usocket-bench-echo-peer-{digest}")
+    if not os.path.exists(out):
+        cc = os.environ.get("CC", "cc")
+        tmp = f"{out}.{os.getpid()}"
+        subprocess.run([cc, "-O2", "-o", tmp, PEER_SOURCE], check=True)
+        os.replace(tmp, out)
+    return out
+
+
+def start_echo_peer(kind):
+    """Start the C echo peer ("tcp" or "udp"); (process, port)."""
+    import subprocess
+
+    proc = subprocess.Popen([echo_peer_binary(), kind], stdout=subprocess.PIPE)
+    line = proc.stdout.readline()
+    if not line.strip():
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"the {kind} echo peer did not start")
+    return proc, int(line)
+
+
+def stop_echo_peer(proc):
+    try:
+        proc.wait(timeout=5)
+    except Exception:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+
+
 # ---------------------------------------------------------------- rtt
 
 
+def _floor_calls():
+    """The bare ctypes calls: usocket_write/usocket_read, _send/_receive, no argtypes."""
+    from ctypes import byref, c_size_t, create_string_buffer
+
+    from usocket import _ffi
+
+    return _ffi, byref, c_size_t, create_string_buffer
+
+
 def bench_rtt(impl, size, seconds, iters, api="bytes"):
+    """Client side only: every impl talks to the same C echo peer."""
     msg = b"x" * size
     into = api == "into"
+    proc, port = start_echo_peer("tcp")
     if impl == "stdlib":
-        ls = socket.socket()
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(1)
-        port = ls.getsockname()[1]
-
-        def server():
-            c, _ = ls.accept()
-            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if into:
-                buf = bytearray(65536)
-                mv = memoryview(buf)
-                while True:
-                    n = c.recv_into(buf)
-                    if not n:
-                        return
-                    c.sendall(mv[:n])
-            recv = c.recv
-            sendall = c.sendall
-            while True:
-                data = recv(65536)
-                if not data:
-                    return
-                sendall(data)
-
-        pid = fork_child(server)
-        ls.close()
         s = socket.create_connection(("127.0.0.1", port))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sendall = s.sendall
@@ -187,33 +225,31 @@ def bench_rtt(impl, size, seconds, iters, api="bytes"):
                 while got < size:
                     got += len(recv(size - got))
 
+    elif impl == "floor":
+        import usocket
+
+        _ffi, byref, c_size_t, create_string_buffer = _floor_calls()
+        s = usocket.socket_connect("127.0.0.1", port)
+        h = s._h
+        w = _ffi.raw["usocket_write"]
+        r = _ffi.raw["usocket_read"]
+        buf = create_string_buffer(65536)
+        nw = c_size_t()
+        nr = c_size_t()
+        pw = byref(nw)
+        pr = byref(nr)
+
+        def step():
+            w(h, msg, size, pw)
+            r(h, buf, size, pr)
+            got = nr.value
+            while got < size:
+                r(h, buf, size - got, pr)
+                got += nr.value
+
     else:
         import usocket
 
-        ls = usocket.socket_listen("127.0.0.1", 0)
-        port = ls.local_port
-
-        def server():
-            c = ls.accept()
-            raw = c.raw
-            if into:
-                buf = bytearray(65536)
-                mv = memoryview(buf)
-                while True:
-                    n = raw.readinto(buf)
-                    if not n:
-                        return
-                    raw.write(mv[:n])
-            read = raw.read
-            write = raw.write
-            while True:
-                data = read(65536)
-                if not data:
-                    return
-                write(data)
-
-        pid = fork_child(server)
-        ls.close()
         s = usocket.socket_connect("127.0.0.1", port)
         raw = s.raw
         write = raw.write
@@ -243,9 +279,9 @@ def bench_rtt(impl, size, seconds, iters, api="bytes"):
         n, t = timed_loop(step, seconds, iters)
     finally:
         s.close()
-        reap(pid)
+        stop_echo_peer(proc)
     us = t / n * 1e6
-    return {"value": us, "per_second": n / t, "iters": n, "seconds": t, "api": api}
+    return {"value": us, "per_second": n / t, "iters": n, "seconds": t, "api": api, "peer": "C"}
 
 
 # ---------------------------------------------------------------- bulk
@@ -308,30 +344,11 @@ def bench_bulk(impl, total, read_size, api="raw"):
 
 
 def bench_udp(impl, size, seconds, iters, api="bytes"):
+    """Client side only: every impl talks to the same C echo peer."""
     msg = b"u" * size
     into = api == "into"
+    proc, port = start_echo_peer("udp")
     if impl == "stdlib":
-        srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        srv.bind(("127.0.0.1", 0))
-        port = srv.getsockname()[1]
-
-        def server():
-            if into:
-                buf = bytearray(65536)
-                mv = memoryview(buf)
-                while True:
-                    n, addr = srv.recvfrom_into(buf)
-                    if n == 0:
-                        return
-                    srv.sendto(mv[:n], addr)
-            while True:
-                data, addr = srv.recvfrom(65536)
-                if not data:
-                    return
-                srv.sendto(data, addr)
-
-        pid = fork_child(server)
-        srv.close()
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.connect(("127.0.0.1", port))
         send = s.send
@@ -353,31 +370,30 @@ def bench_udp(impl, size, seconds, iters, api="bytes"):
         def stop():
             s.send(b"")
 
+    elif impl == "floor":
+        import usocket
+
+        _ffi, byref, c_size_t, create_string_buffer = _floor_calls()
+        s = usocket.socket_connect("127.0.0.1", port, protocol="datagram")
+        h = s._h
+        snd = _ffi.raw["usocket_send"]
+        rcv = _ffi.raw["usocket_receive"]
+        buf = create_string_buffer(65536)
+        n1 = c_size_t()
+        n2 = c_size_t()
+        p1 = byref(n1)
+        p2 = byref(n2)
+
+        def step():
+            snd(h, msg, size, None, 0, p1)
+            rcv(h, buf, 65536, p2, None)
+
+        def stop():
+            s.send(b"")
+
     else:
         import usocket
 
-        srv = usocket.socket_connect(None, None, protocol="datagram", local_host="127.0.0.1")
-        port = srv.local_port
-
-        def server():
-            if into:
-                buf = bytearray(65536)
-                mv = memoryview(buf)
-                while True:
-                    n, host, p = srv.receive_into(buf)
-                    if n == 0:
-                        return
-                    srv.send(mv[:n], host, p)
-            receive = srv.receive
-            send_to = srv.send
-            while True:
-                data, host, p = receive()
-                if not data:
-                    return
-                send_to(data, host, p)
-
-        pid = fork_child(server)
-        srv.close()
         s = usocket.socket_connect("127.0.0.1", port, protocol="datagram")
         send = s.send
         if into:
@@ -405,8 +421,8 @@ def bench_udp(impl, size, seconds, iters, api="bytes"):
         stop()
     finally:
         s.close()
-        reap(pid)
-    return {"value": t / n * 1e6, "per_second": n / t, "iters": n, "seconds": t, "api": api}
+        stop_echo_peer(proc)
+    return {"value": t / n * 1e6, "per_second": n / t, "iters": n, "seconds": t, "api": api, "peer": "C"}
 
 
 # ---------------------------------------------------------------- wait
@@ -522,12 +538,60 @@ def bench_accept(impl, count):
     return {"value": count / t, "count": count, "seconds": t}
 
 
+# ---------------------------------------------------------------- compare
+
+COMPARISONS = [
+    # (label, measure, extra args, impls, the goal: (kind, bound))
+    ("TCP round trip, 1 B", "rtt", ["--size", "1"], ["stdlib", "binding", "floor"], ("time", 1.10)),
+    ("UDP round trip, 64 B", "udp", ["--size", "64"], ["stdlib", "binding", "floor"], ("time", 1.10)),
+    ("bulk receive, 64 KiB reads", "bulk", ["--bytes", str(1 << 30)], ["stdlib", "binding"], ("rate", 0.95)),
+    ("wait, 10,000 idle + 1 ready", "wait", ["--n", "10000"], ["selectors", "binding-waitlist"], ("time", 1.2)),
+]
+
+
+def compare(runs, cpu):
+    import statistics
+    import subprocess
+
+    results = {}
+    lines = []
+    for label, measure, extra, impls, (kind, bound) in COMPARISONS:
+        med = {}
+        for impl in impls:
+            values = []
+            for _ in range(runs):
+                cmd = [sys.executable, os.path.abspath(__file__), measure, "--impl", impl] + extra
+                if cpu is not None:
+                    cmd += ["--cpu", str(cpu)]
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+                rec = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}
+                if rec.get("status") != "ok":
+                    raise RuntimeError(f"{measure} {impl}: {rec.get('reason') or r.stderr[-500:]}")
+                values.append(rec["value"])
+            med[impl] = statistics.median(values)
+        base = med[impls[0]]
+        ours = med[impls[1]]
+        ratio = ours / base
+        ok = ratio <= bound if kind == "time" else ratio >= bound
+        unit = UNITS[measure]
+        row = f"{label}: {impls[0]} {base:.3f} {unit}, {impls[1]} {ours:.3f} {unit}"
+        if len(impls) > 2:
+            row += f", {impls[2]} {med[impls[2]]:.3f} {unit}"
+        row += f"; ratio {ratio:.3f} (goal {'<=' if kind == 'time' else '>='} {bound}) {'ok' if ok else 'MISSED'}"
+        lines.append(row)
+        print(row, file=sys.stderr, flush=True)
+        results[label] = {"medians": med, "ratio": ratio, "goal": bound, "kind": kind, "met": ok}
+    return {"status": "ok", "value": sum(1 for r in results.values() if r["met"]), "unit": "goals met",
+            "of": len(results), "results": results, "runs": runs}
+
+
 # ---------------------------------------------------------------- main
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("measure", choices=sorted(UNITS))
+    p.add_argument("measure", choices=sorted(UNITS) + ["compare"])
+    p.add_argument("--runs", type=int, default=5)
     p.add_argument("--impl", default="binding")
     p.add_argument("--size", type=int, default=None)
     p.add_argument("--seconds", type=float, default=None)
@@ -539,8 +603,16 @@ def main(argv=None):
     p.add_argument("--cpu", type=int, default=None)
     p.add_argument("--api", choices=("bytes", "into", "raw", "stream"), default=None)
     a = p.parse_args(argv)
+    if a.measure == "compare":
+        try:
+            return emit(compare(a.runs, a.cpu))
+        except Exception as e:
+            traceback.print_exc()
+            return emit({"status": "failed", "measure": "compare", "reason": f"{type(e).__name__}: {e}"}, 1)
     base = {"measure": a.measure, "impl": a.impl, "unit": UNITS[a.measure], "python": sys.version.split()[0]}
     valid = {"binding", "stdlib"}
+    if a.measure in ("rtt", "udp"):
+        valid |= {"floor"}
     if a.measure == "wait":
         valid |= {"select", "selectors", "binding-wait", "binding-waitlist"}
     if a.impl not in valid:
@@ -567,7 +639,7 @@ def main(argv=None):
         return emit(dict(base, status="failed", reason=f"{type(e).__name__}: {e}"), 1)
     rec = dict(base, **rec)
     rec.setdefault("status", "ok")
-    if a.impl.startswith("binding"):
+    if a.impl.startswith("binding") or a.impl == "floor":
         try:
             import usocket
 

@@ -4,14 +4,13 @@
 use std::ffi::{c_char, c_void};
 
 use super::boundary::{guard, in_buf, opt_str, out, out_buf, req_str};
-use super::server::{register, server_options, usocket_server_options, usocket_tcp_handler};
+use super::server::{handler, register, server_options, usocket_server_options, usocket_tcp_handler};
 use super::socket::{connect_options, listen_options, usocket_connect_options, usocket_listen_options};
 use super::usocket_t;
-use crate::address::usocket_address;
 use crate::error::{Error, Result};
 use crate::local;
 use crate::registry::{self, Object};
-use crate::server::{Handler, Server};
+use crate::server::Server;
 use crate::stream::ListenOptions;
 
 /// Writes `text` NUL-terminated into `buf` of `cap` bytes and its length
@@ -257,39 +256,13 @@ pub extern "C" fn usocket_server_new_local(
         if opts.datagram {
             return Err(Error::invalid_argument("usocket_server_new_local serves streams: protocol must be USOCKET_STREAM"));
         }
-        let handler = match tcp {
-            Some(f) => {
-                let ud = UserData(user_data);
-                Handler::Tcp(Box::new(move |client: u64, _peer: &std::net::SocketAddr| {
-                    // A Unix-domain client has no IP address: family 0.
-                    let peer = usocket_address::LOCAL;
-                    // SAFETY: the caller gave this function for this purpose;
-                    // `peer` lives for the call.
-                    unsafe { f(ud.get(), client, &peer) }
-                }))
-            }
-            None => Handler::Caller,
-        };
+        // The server's own TCP handler: a Unix-domain client's `peer` is
+        // family 0; NULL: the caller serves with usocket_server_next.
+        let handler = handler(&opts, tcp, None, user_data);
         let socket = local::listen(path, &ListenOptions { reuse_address: opts.reuse_address, backlog: opts.backlog })?;
         let unused_ip = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
         let s = Server::from_socket(socket, unused_ip, Some(path.to_owned()), &opts, handler)?;
         *server = register(s)?;
         Ok(())
     })
-}
-
-/// The caller's `user_data`, handed to handlers on other threads: keeping
-/// what it points to valid and thread-safe is the caller's business.
-#[derive(Clone, Copy)]
-struct UserData(*mut c_void);
-// SAFETY: the pointer is only handed back to the caller's handler; the C
-// contract makes its thread safety the caller's business.
-unsafe impl Send for UserData {}
-// SAFETY: as for Send.
-unsafe impl Sync for UserData {}
-
-impl UserData {
-    fn get(self) -> *mut c_void {
-        self.0
-    }
 }

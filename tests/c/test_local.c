@@ -699,7 +699,7 @@ static void test_receive_local_is_bounded(void)
     t0 = now_ms();
     CHECK_RC(usocket_receive_local(b, (uint8_t *)buf, sizeof buf, 0, &n, NULL, 0, NULL), USOCKET_ERR_TIMEOUT);
     dt = now_ms() - t0;
-    CHECK_BETWEEN(dt, 0, 50 * slow());
+    CHECK_BETWEEN(dt, 0, 250 * slow()); /* no wait: only scheduling delays */
     t0 = now_ms();
     CHECK_RC(usocket_receive_local(b, (uint8_t *)buf, sizeof buf, 150, &n, NULL, 0, NULL), USOCKET_ERR_TIMEOUT);
     dt = now_ms() - t0;

@@ -92,6 +92,18 @@ def main_thread_in(func_names, timeout=5.0):
     return wait_until(there, timeout, 0.002)
 
 
+def thread_in(thread, func_names, timeout=5.0):
+    """Wait until the thread's innermost Python frame is one of func_names of the usocket package
+    (it is then in, or about to enter, that function's core call)."""
+    package = str(PACKAGE_ROOT / "usocket")
+
+    def there():
+        f = sys._current_frames().get(thread.ident)
+        return f is not None and f.f_code.co_name in func_names and f.f_code.co_filename.startswith(package)
+
+    return wait_until(there, timeout, 0.002)
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_handles(request):
     """Every test closes what it opens (servers' client threads get a moment)."""

@@ -122,3 +122,29 @@ def test_wrong_kind_on_datagram(udp_server):
             fake.raw.read(1)
     finally:
         fake._c.closed = True  # udp_server owns the handle
+
+
+def test_ipv6_datagrams():
+    try:
+        srv = usocket.socket_connect(None, None, protocol="datagram", local_host="::1")
+    except usocket.SocketError as e:
+        pytest.skip(f"no IPv6 loopback here: {e}")
+    with srv:
+        port = srv.local_port
+        assert srv.local_name == ("::1", port)
+        # unconnected, to an IPv6 destination
+        with usocket.socket_connect(None, None, protocol="datagram", local_host="::1") as u:
+            assert u.send(b"six", "::1", port) == 3
+            assert srv.receive() == (b"six", "::1", u.local_port)
+            srv.send(b"back", "::1", u.local_port)
+            assert u.receive() == (b"back", "::1", port)
+        # connected, with the bracketed form
+        with usocket.socket_connect("[::1]", port, protocol="datagram") as c:
+            assert c.peer_name == ("::1", port)
+            c.send(b"connected")
+            data, host, cport = srv.receive()
+            assert (data, host, cport) == (b"connected", "::1", c.local_port)
+            srv.send(b"reply", host, cport)
+            buf = bytearray(16)
+            assert c.receive_into(buf) == (5, "::1", port)
+            assert bytes(buf[:5]) == b"reply"

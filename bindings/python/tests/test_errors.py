@@ -70,6 +70,9 @@ def test_condition_classes_cover_the_module():
     for name in errors.__all__:
         obj = getattr(errors, name)
         if isinstance(obj, type) and obj is not usocket.SocketError:
+            if obj is usocket.PathNotFoundError:  # unknown-error with ENOENT: a refinement
+                assert issubclass(obj, classes[obj.condition]) and issubclass(obj, FileNotFoundError)
+                continue
             assert classes[obj.condition] is obj
 
 

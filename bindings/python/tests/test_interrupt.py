@@ -11,12 +11,15 @@ import pytest
 
 import usocket
 
-from conftest import main_thread_in, wait_until
+from conftest import main_thread_in, thread_in, wait_until
 
 LIMIT = 0.2  # seconds from SIGINT to KeyboardInterrupt
 
 # The innermost Python function of each blocking call while it is in the core.
-BLOCKED_IN = {"readinto", "read", "accept", "receive", "receive_into", "_retry_receive", "wait_for_input", "wait", "_write_in_slices"}
+BLOCKED_IN = {
+    "readinto", "read", "accept", "receive", "receive_into", "_receive_local", "_in_core", "write", "_write_rest",
+    "wait_for_input", "wait", "_serve_tcp", "_serve_udp",
+}
 
 
 @pytest.fixture
@@ -151,7 +154,8 @@ def test_close_from_main_during_read_on_a_thread(pair):
     t = threading.Thread(target=reader)
     t.start()
     started.wait(5)
-    time.sleep(0.1)  # let it enter the core's recv
+    # in the core's read, or about to be: a close wakes it or fails it either way
+    assert thread_in(t, BLOCKED_IN)
     t0 = time.monotonic()
     a.close()
     t.join(5)
@@ -174,7 +178,7 @@ def test_close_during_accept_on_a_thread(listener):
     t = threading.Thread(target=acceptor)
     t.start()
     started.wait(5)
-    time.sleep(0.1)
+    assert thread_in(t, BLOCKED_IN)
     listener.close()
     t.join(5)
     assert not t.is_alive()
@@ -195,7 +199,7 @@ def test_close_during_receive_on_a_thread(udp_server):
     t = threading.Thread(target=receiver)
     t.start()
     started.wait(5)
-    time.sleep(0.1)
+    assert thread_in(t, BLOCKED_IN)
     udp_server.close()
     t.join(5)
     assert not t.is_alive()
@@ -210,18 +214,48 @@ def test_sigint_during_a_blocked_write(sigint_default, pair):
     check_interrupted(lambda: c.raw.write(data))
 
 
-def test_write_on_the_main_thread_keeps_the_send_timeout(pair):
-    c, a = pair
+def _partial_write_times_out(c):
+    """A write larger than the buffers, to a peer that reads nothing, with a
+    send timeout of 0.3 s: TimeoutError with .written, 0.3 s from the start."""
     c.set_option("send_buffer", 65536)
-    c.set_option("send_timeout", 0.2)
+    c.set_option("send_timeout", 0.3)
     data = b"t" * (32 << 20)
     t0 = time.monotonic()
-    n = c.raw.write(data)  # part of it fits, then the timeout: how much is returned
-    assert 0 < n < len(data)
-    with pytest.raises(usocket.TimeoutError):
+    with pytest.raises(usocket.TimeoutError) as info:
+        c.raw.write(data)  # part of it fits, then the timeout
+    elapsed = time.monotonic() - t0
+    assert 0 < info.value.written < len(data)
+    assert isinstance(info.value, TimeoutError)
+    assert 0.28 <= elapsed < 1.5, elapsed
+    t0 = time.monotonic()
+    with pytest.raises(usocket.TimeoutError) as info:
         c.raw.write(data)  # nothing fits any more
-    assert time.monotonic() - t0 < 3
-    assert c.option("send_timeout") == 0.2
+    assert info.value.written == 0
+    assert 0.28 <= time.monotonic() - t0 < 1.5
+    assert c.option("send_timeout") == 0.3
+
+
+def test_partial_write_timeout_raises_on_the_main_thread(pair):
+    c, a = pair
+    _partial_write_times_out(c)
+
+
+def test_partial_write_timeout_raises_on_another_thread(pair):
+    c, a = pair
+    box = {}
+
+    def run():
+        try:
+            _partial_write_times_out(c)
+        except BaseException as e:  # reported below
+            box["e"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(30)
+    assert not t.is_alive()
+    if "e" in box:
+        raise box["e"]
 
 
 def test_large_write_on_the_main_thread_with_a_slow_reader(pair):

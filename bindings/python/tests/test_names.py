@@ -214,3 +214,54 @@ def test_wheel_ships_the_library(tmp_path):
 def test_repo_layout():
     assert (REPO_ROOT / "include" / "usocket.h").exists()
     assert (PACKAGE_ROOT / "usocket" / "py.typed").exists()
+
+
+def test_library_search_order(tmp_path):
+    """The documented order, each step shown by the file the process mapped:
+    $USOCKET_LIBRARY, then libusocket.so inside the package, then the
+    repository's target/release, then the system's library path."""
+    repo = tmp_path / "repo"
+    pkg = repo / "bindings" / "python" / "usocket"
+    shutil.copytree(PACKAGE_ROOT / "usocket", pkg, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    copies = {
+        "env": tmp_path / "env" / "libusocket.so",
+        "package": pkg / "libusocket.so",
+        "repository": repo / "target" / "release" / "libusocket.so",
+        "system": tmp_path / "system" / "libusocket.so",
+    }
+    for path in copies.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(usocket.library_path, path)
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.path.insert(0, %r)
+        import usocket
+        mapped = {line.split()[-1] for line in open("/proc/self/maps") if line.rstrip().endswith("libusocket.so")}
+        assert len(mapped) == 1, mapped
+        print(mapped.pop())
+        """
+        % str(pkg.parent)
+    )
+
+    def loaded(with_env):
+        env = dict(os.environ)
+        env.pop("USOCKET_LIBRARY", None)
+        if with_env:
+            env["USOCKET_LIBRARY"] = str(copies["env"])
+        env["LD_LIBRARY_PATH"] = str(copies["system"].parent)
+        r = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    assert loaded(True) == str(copies["env"])  # 1. the environment variable wins over everything
+    assert loaded(False) == str(copies["package"])  # 2. inside the package
+    copies["package"].unlink()
+    assert loaded(False) == str(copies["repository"])  # 3. the repository's build output
+    copies["repository"].unlink()
+    got = loaded(False)  # 4. the system's library path (here LD_LIBRARY_PATH)
+    if got != str(copies["system"]):
+        pytest.skip(f"a system-wide libusocket came first: {got}")
+    assert got == str(copies["system"])

@@ -105,17 +105,91 @@ def test_tcp_multi_threading_serves_others_while_one_blocks():
             blocker.close()
 
 
-def test_tcp_server_without_multi_threading_is_sequential():
-    order = []
+def _overlapping_clients(multi_threading):
+    """Client A connects and its handler blocks until released; client B
+    connects and sends while A is being served. Returns the handlers' log
+    of ("start"|"end", name) and whether B's handler began while A's ran."""
+    log = []
+    lock = threading.Lock()
+    a_started = threading.Event()
+    b_started = threading.Event()
+    release_a = threading.Event()
 
     def handler(stream):
-        order.append(stream.readline())
-        stream.write(b"done\n")
+        name = stream.readline().strip().decode()
+        with lock:
+            log.append(("start", name))
+        if name == "A":
+            a_started.set()
+            release_a.wait(10)
+        else:
+            b_started.set()
+        stream.write(name.encode() + b" done\n")
+        stream.flush()
+        with lock:
+            log.append(("end", name))
 
-    with usocket.socket_server("127.0.0.1", 0, handler, in_new_thread=True) as server:
-        for i in range(3):
-            assert talk(server.local_port, b"%d\n" % i) == b"done\n"
-    assert order == [b"0\n", b"1\n", b"2\n"]
+    with usocket.socket_server(
+        "127.0.0.1", 0, handler, in_new_thread=True, multi_threading=multi_threading
+    ) as server:
+        port = server.local_port
+        with usocket.socket_connect("127.0.0.1", port, timeout=10) as ca:
+            ca.raw.write(b"A\n")
+            assert a_started.wait(10)
+            with usocket.socket_connect("127.0.0.1", port, timeout=10) as cb:
+                cb.raw.write(b"B\n")  # B is connected and has sent while A is served
+                # B's handler must not start while A's runs (sequential), or
+                # must (multi-threaded): wait for it, bounded either way
+                overlapped = b_started.wait(1.0)
+                release_a.set()
+                assert ca.stream.readline() == b"A done\n"
+                assert cb.stream.readline() == b"B done\n"
+    return log, overlapped
+
+
+def test_tcp_server_without_multi_threading_serves_one_client_at_a_time():
+    log, overlapped = _overlapping_clients(multi_threading=False)
+    assert not overlapped, "B was served while A's handler still ran"
+    assert log == [("start", "A"), ("end", "A"), ("start", "B"), ("end", "B")]
+
+
+def test_tcp_server_with_multi_threading_serves_overlapping_clients():
+    """The control of the test above: the same clients do overlap here."""
+    log, overlapped = _overlapping_clients(multi_threading=True)
+    assert overlapped
+    assert log.index(("start", "B")) < log.index(("end", "A"))
+
+
+def test_udp_server_timeout_is_checked_and_passed_to_the_core():
+    for bad in (-1, -0.001, (usocket.errors._C.USOCKET_MAX_TIMEOUT_MS + 1) / 1000.0, float("inf"), float("nan")):
+        with pytest.raises(usocket.InvalidArgumentError):
+            usocket.socket_server("127.0.0.1", 0, lambda d: d, protocol="datagram", timeout=bad)
+    with pytest.raises(TypeError):
+        usocket.socket_server("127.0.0.1", 0, lambda d: d, protocol="datagram", timeout="1")
+    # a short timeout only makes the loop look more often: the server goes on
+    with usocket.socket_server(
+        "127.0.0.1", 0, lambda d: b"re:" + d, protocol="datagram", timeout=0.01, in_new_thread=True
+    ) as server:
+        assert server.timeout_ms == 10
+        with usocket.socket_connect("127.0.0.1", server.local_port, protocol="datagram", timeout=5) as c:
+            for i in range(3):
+                c.send(b"%d" % i)
+                assert c.receive()[0] == b"re:%d" % i
+                # longer than the timeout between datagrams: still served
+                assert not server.wait(0.03)
+
+
+def test_stop_ends_a_server_waiting_for_a_client_promptly():
+    import time
+
+    server = usocket.socket_server("127.0.0.1", 0, echo_line, in_new_thread=True)
+    port = server.local_port
+    t0 = time.monotonic()
+    server.stop()
+    assert server.wait(2) and time.monotonic() - t0 < 1.0
+    assert not server.thread.is_alive()
+    with pytest.raises(usocket.ConnectionRefusedError):
+        usocket.socket_connect("127.0.0.1", port)
 
 
 def test_server_in_the_calling_thread_stopped_by_its_handler():

@@ -218,7 +218,9 @@ def test_input_available(pair):
     c, a = pair
     assert a.input_available() is False
     c.raw.write(b"x")
-    assert usocket.wait_for_input(a, timeout=5)[1] is not None
+    # (the remaining time is never None with a timeout: check what is ready)
+    ready, remaining = usocket.wait_for_input(a, timeout=5, ready_only=True)
+    assert ready == [a] and a.state == "read" and 0 < remaining <= 5
     assert a.input_available() is True
 
 

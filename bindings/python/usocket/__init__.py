@@ -12,6 +12,10 @@ Names follow usocket's (Common Lisp) API in Python's case: ``socket_connect``,
 ``get_host_by_name``... Timeouts are seconds. Errors are exceptions under
 :class:`SocketError` (an :class:`OSError`), one class per usocket condition.
 
+Unix-domain sockets: pass an ``os.PathLike`` (``pathlib.Path``) as the host
+of ``socket_connect``, ``socket_listen`` or ``socket_server``; a path starting
+with ``@`` is Linux's abstract namespace.
+
 The core library is found through the ``USOCKET_LIBRARY`` environment
 variable (a full path), then inside this package, then in the repository's
 ``target/release``, then on the system's library path.
@@ -26,9 +30,11 @@ from ._ffi import lib as _lib
 from ._server import Server, current_server, remote_host, remote_port, socket_server
 from ._socket import (
     AUTO_PORT,
+    LOCAL_PATH_MAX,
     MAX_DATAGRAM_PACKET_SIZE,
     OPTION_NAMES,
     SLICE_MS,
+    PeerCredentials,
     WILDCARD_HOST,
     DatagramSocket,
     SocketIO,
@@ -69,6 +75,7 @@ from .errors import (
     NsUnknownError,
     OperationNotPermittedError,
     OperationNotSupportedError,
+    PathNotFoundError,
     ProtocolNotSupportedError,
     ShutdownError,
     SocketError,
@@ -78,7 +85,7 @@ from .errors import (
     WrongKindError,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: The path of the core library this module loaded.
 library_path: str = _lib.path
@@ -155,7 +162,9 @@ __all__ = [
     "WILDCARD_HOST",
     "AUTO_PORT",
     "MAX_DATAGRAM_PACKET_SIZE",
+    "LOCAL_PATH_MAX",
     "OPTION_NAMES",
+    "PeerCredentials",
     "SLICE_MS",
     "core_version",
     "open_handles",

@@ -40,6 +40,7 @@ from ctypes import (
     c_size_t,
     c_uint8,
     c_uint16,
+    c_uint32,
     c_uint64,
     c_void_p,
 )
@@ -188,6 +189,32 @@ DECLARATIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "usocket_server_stop": (c_int32, [_H]),
     "usocket_server_wait": (c_int32, [_H, c_int64]),
     "usocket_server_set_stack_size": (c_int32, [_H, c_size_t]),
+    # version 0.2: calls bounded by their own timeout (the binding's slices)
+    "usocket_read_for": (c_int32, [_H, _PU8, c_size_t, c_int64, _PSZ]),
+    "usocket_accept_for": (c_int32, [_H, c_int64, _PH, _PA]),
+    "usocket_receive_for": (c_int32, [_H, _PU8, c_size_t, c_int64, _PSZ, _PA]),
+    "usocket_dup_fd": (c_int32, [_H, POINTER(c_int32)]),
+    # version 0.2: a server loop on the binding's threads
+    "usocket_server_next": (c_int32, [_H, c_int64, _PH, _PA]),
+    "usocket_server_next_datagram": (c_int32, [_H, c_int64, _PU8, c_size_t, _PSZ, _PA]),
+    "usocket_server_reply": (c_int32, [_H, _PU8, c_size_t, _PA]),
+    # version 0.2: get-host-by-name's rule (first IPv4, else first IPv6)
+    "usocket_host_by_name": (c_int32, [c_char_p, _PA]),
+    # version 0.2: Unix-domain sockets
+    "usocket_connect_local": (c_int32, [c_char_p, POINTER(ConnectOptions), _PH]),
+    "usocket_listen_local": (c_int32, [c_char_p, POINTER(ListenOptions), _PH]),
+    "usocket_local_path": (c_int32, [_H, POINTER(c_char), c_size_t, _PSZ]),
+    "usocket_peer_path": (c_int32, [_H, POINTER(c_char), c_size_t, _PSZ]),
+    "usocket_peer_credentials": (c_int32, [_H, POINTER(c_int32), POINTER(c_uint32), POINTER(c_uint32)]),
+    "usocket_send_local": (c_int32, [_H, _PU8, c_size_t, c_char_p, _PSZ]),
+    "usocket_receive_local": (
+        c_int32,
+        [_H, _PU8, c_size_t, c_int64, _PSZ, POINTER(c_char), c_size_t, _PSZ],
+    ),
+    "usocket_server_new_local": (
+        c_int32,
+        [c_char_p, POINTER(ServerOptions), TcpHandler, c_void_p, _PH],
+    ),
 }
 
 #: What the raw (argtypes-free) call sites pass, per argument:
@@ -195,6 +222,11 @@ DECLARATIONS: Dict[str, Tuple[Any, List[Any]]] = {
 #: bytes, "int31" = a Python int in -1 .. 2**31 - 1, "char_p" = bytes or None.
 RAW_CONVENTIONS: Dict[str, List[str]] = {
     "usocket_read": ["handle", "ptr", "int31", "ptr"],
+    "usocket_read_for": ["handle", "ptr", "int31", "int31", "ptr"],
+    "usocket_receive_for": ["handle", "ptr", "int31", "int31", "ptr", "ptr"],
+    "usocket_accept_for": ["handle", "int31", "ptr", "ptr"],
+    "usocket_receive_local": ["handle", "ptr", "int31", "int31", "ptr", "ptr", "int31", "ptr"],
+    "usocket_send_local": ["handle", "ptr", "int31", "char_p", "ptr"],
     "usocket_write": ["handle", "ptr", "int31", "ptr"],
     "usocket_write_some": ["handle", "ptr", "int31", "int31", "ptr"],
     "usocket_send": ["handle", "ptr", "int31", "char_p", "int31", "ptr"],
@@ -246,7 +278,8 @@ class Library:
             try:
                 fn = cdll[name]  # a new function object, separate from the declared one
             except AttributeError:
-                self.raw[name] = _Missing(name, path)
+                missing = self.raw[name] = _Missing(name, path)
+                missing.restype = DECLARATIONS[name][0]
                 continue
             fn.restype = DECLARATIONS[name][0]
             self.raw[name] = fn

@@ -1,39 +1,60 @@
-"""usocket's socket-server, served on Python threads over the core's sockets.
+"""usocket's socket-server: the core's server, its handlers on Python threads.
 
-The accept (TCP) or receive (UDP) loop runs on the calling thread or, with
-``in_new_thread=True``, on a daemon thread; with ``multi_threading=True``
-each TCP client gets a daemon thread of its own. Handlers run on Python
-threads that Python made, so nothing calls into the interpreter from a
-foreign thread, and interpreter exit (which stops every server first, see
-``_stop_all``) cannot abort the process.
+``socket_server`` makes the core's server (``usocket_server_new`` with no C
+handlers, or ``usocket_server_new_local`` for a Unix-domain path), so the
+listening socket, its backlog and its accept policy (transient accept errors
+retried, descriptor exhaustion backed off) are the core's. The binding only
+asks the core for the next client (``usocket_server_next``) or datagram
+(``usocket_server_next_datagram``, answered with ``usocket_server_reply``)
+and runs the handlers: on the calling thread or, with ``in_new_thread=True``,
+on a daemon thread; with ``multi_threading=True`` each TCP client gets a
+daemon thread of its own, without it the clients are served one at a time.
+Handlers run on threads that Python made, so nothing calls into the
+interpreter from a foreign thread, and interpreter exit (which stops every
+server first, see ``_stop_all``) cannot abort the process.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import socket as _stdlib_socket
 import threading
 import weakref
+from ctypes import POINTER, byref, c_size_t, c_uint8, c_uint64, cast, string_at
 from typing import Any, Callable, Optional, Sequence, Tuple
 
+from ._constants import (
+    USOCKET_ERR_INVALID_ARGUMENT,
+    USOCKET_ERR_INVALID_HANDLE,
+    USOCKET_ERR_SHUTDOWN,
+    USOCKET_ERR_TIMEOUT,
+    USOCKET_FAMILY_LOCAL,
+    USOCKET_MAX_TIMEOUT_MS,
+    USOCKET_SERVER_DEFAULT_TIMEOUT_MS,
+    USOCKET_STREAM,
+)
+from ._ffi import Address, ServerOptions, TcpHandler, UdpHandler, lib
 from ._socket import (
+    _MAIN_IDENT,
     MAX_DATAGRAM_PACKET_SIZE,
+    SLICE_MS,
     STREAM,
-    DatagramSocket,
-    StreamServerSocket,
     StreamSocket,
-    Usocket,
+    _is_path,
+    _size_arg,
     element_type_arg,
+    format_address,
     opt_host_arg,
+    path_arg,
     port_arg,
     protocol_arg,
-    seconds_to_ms,
-    socket_connect,
-    socket_listen,
-    _size_arg,
 )
-from .errors import InvalidHandleError, SocketError, TimeoutError
+from .errors import InvalidArgumentError, SocketError, last_error
+
+_PU8 = POINTER(c_uint8)
+# NULL handlers: the binding serves through usocket_server_next*, not callbacks
+_NO_TCP = TcpHandler()
+_NO_UDP = UdpHandler()
 
 log = logging.getLogger("usocket.server")
 
@@ -61,28 +82,49 @@ class Server:
     """A running (or stopped) ``socket_server``.
 
     ``.local_name``, ``.local_address``, ``.local_port`` say where it
-    listens; ``.thread`` is its thread with ``in_new_thread=True`` (else
-    ``None``); ``.stop()`` stops it (from any thread, a handler included)
-    and is idempotent; ``with`` stops it on exit.
+    listens (``.local_path`` for a Unix-domain server); ``.thread`` is its
+    thread with ``in_new_thread=True`` (else ``None``); ``.stop()`` stops it
+    (from any thread, a handler included) and is idempotent; ``with`` stops
+    it on exit.
     """
+
+    _core_close = staticmethod(lib.usocket_close)
 
     def __init__(
         self,
-        sock: Usocket,
+        handle: int,
+        protocol: int,
         handler: Callable[..., Any],
         args: Tuple[Any, ...],
         element_type: type,
         multi_threading: bool,
         max_buffer_size: int,
+        timeout_ms: int,
+        local_path: Optional[str] = None,
     ) -> None:
-        self.socket = sock
+        self.handle = handle
+        self._h = c_uint64(handle)
+        self._protocol = protocol
         self.handler = handler
         self.args = args
         self.element_type = element_type
         self.multi_threading = multi_threading
         self.max_buffer_size = max_buffer_size
+        self.timeout_ms = timeout_ms
         self.thread: Optional[threading.Thread] = None
-        self.local_name: Tuple[str, int] = sock.local_name
+        self.local_path = local_path
+        self._lock = threading.Lock()
+        self._freed = False
+        if local_path is None:
+            a = Address()
+            rc = lib.usocket_local_name(self._h, byref(a))
+            if rc:
+                e = last_error(rc)
+                self._free()
+                raise e
+            self.local_name: Tuple[Any, Any] = (format_address(a), a.port)
+        else:
+            self.local_name = (local_path, None)
         self._stopping = threading.Event()
         self._done = threading.Event()
         with _servers_lock:
@@ -90,14 +132,14 @@ class Server:
 
     @property
     def protocol(self) -> str:
-        return "datagram" if isinstance(self.socket, DatagramSocket) else "stream"
+        return "stream" if self._protocol == USOCKET_STREAM else "datagram"
 
     @property
-    def local_address(self) -> str:
+    def local_address(self) -> Any:
         return self.local_name[0]
 
     @property
-    def local_port(self) -> int:
+    def local_port(self) -> Any:
         return self.local_name[1]
 
     @property
@@ -106,20 +148,27 @@ class Server:
 
     def __repr__(self) -> str:
         host, port = self.local_name
+        where = repr(host) if self.local_path is not None else f"{host}:{port}"
         state = "running" if self.running else "stopped"
-        return f"<usocket.Server {self.protocol} {host}:{port} {state}>"
+        return f"<usocket.Server {self.protocol} {where} {state}>"
 
     # -- stopping
 
+    def _free(self) -> None:
+        with self._lock:
+            if self._freed:
+                return
+            self._freed = True
+        self._core_close(self._h)
+
     def stop(self, timeout: Optional[float] = 5.0) -> None:
-        """Stop serving: close the listening socket (new clients are refused)
-        and wait up to ``timeout`` seconds for the loop to end. Running
-        handlers finish on their own."""
+        """Stop serving: the core closes the listening socket (new clients are
+        refused) and the loop ends; wait up to ``timeout`` seconds for it.
+        Running handlers finish on their own."""
         self._stopping.set()
-        try:
-            self.socket.close()
-        except SocketError:
-            pass
+        with self._lock:
+            if not self._freed:
+                lib.usocket_server_stop(self._h)
         t = self.thread
         if t is not None and t is not threading.current_thread() and t.is_alive():
             t.join(timeout)
@@ -134,6 +183,13 @@ class Server:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    def __del__(self) -> None:
+        if not getattr(self, "_freed", True):
+            try:
+                self._free()
+            except Exception:
+                pass
+
     # -- serving
 
     def serve(self) -> None:
@@ -141,56 +197,65 @@ class Server:
         previous = getattr(_tls, "server", None)
         _tls.server = self
         try:
-            if isinstance(self.socket, StreamServerSocket):
-                self._serve_tcp(self.socket)
+            if self._protocol == USOCKET_STREAM:
+                self._serve_tcp()
             else:
-                self._serve_udp(self.socket)  # type: ignore[arg-type]
+                self._serve_udp()
         finally:
             _tls.server = previous
             self._stopping.set()
-            try:
-                self.socket.close()
-            except SocketError:
-                pass
+            lib.usocket_server_stop(self._h)
+            self._free()
             self._done.set()
 
-    def _pause_after_error(self) -> None:
-        # e.g. out of descriptors: do not spin
-        self._stopping.wait(0.05)
+    def _ended(self, rc: int) -> bool:
+        """After a failed next call: True when the server was stopped."""
+        if rc in (USOCKET_ERR_SHUTDOWN, USOCKET_ERR_INVALID_HANDLE) or self._stopping.is_set():
+            return True
+        e = last_error(rc)
+        log.error("usocket: socket_server %r ends: %s", self, e)
+        raise e
 
-    def _serve_tcp(self, listener: StreamServerSocket) -> None:
+    def _serve_tcp(self) -> None:
+        h = self._h
+        next_client = lib.usocket_server_next
+        client = c_uint64()
+        pclient = byref(client)
+        peer = Address()
+        ppeer = byref(peer)
+        main = threading.get_ident() == _MAIN_IDENT
+        # On the main thread one wait lasts a slice, so that Ctrl-C is seen;
+        # elsewhere until a client comes or the server is stopped.
+        step = SLICE_MS if main else -1
         while not self._stopping.is_set():
-            try:
-                client = listener.accept(self.element_type)
-            except TimeoutError:
+            rc = next_client(h, step, pclient, ppeer)
+            if rc == USOCKET_ERR_TIMEOUT:
                 continue
-            except InvalidHandleError:
-                if self._stopping.is_set():
+            if rc:
+                if self._ended(rc):
                     return
-                raise
-            except SocketError:
-                if self._stopping.is_set():
-                    return
-                log.exception("usocket: socket_server on %s:%s could not accept", *self.local_name)
-                self._pause_after_error()
                 continue
+            s = StreamSocket(client.value, self.element_type, peer.family == USOCKET_FAMILY_LOCAL)
+            if peer.family == USOCKET_FAMILY_LOCAL:
+                where: Tuple[Any, Any] = (None, None)
+            else:
+                where = (format_address(peer), peer.port)
             if self.multi_threading:
-                t = threading.Thread(target=self._serve_client, args=(client,), name="usocket-client", daemon=True)
+                t = threading.Thread(
+                    target=self._serve_client, args=(s, where), name="usocket-client", daemon=True
+                )
                 try:
                     t.start()
                 except RuntimeError:  # can't start new thread
                     log.exception("usocket: socket_server could not start a client thread")
-                    client.close()
+                    s.close()
             else:
-                self._serve_client(client)
+                self._serve_client(s, where)
 
-    def _serve_client(self, client: StreamSocket) -> None:
+    def _serve_client(self, client: StreamSocket, where: Tuple[Any, Any]) -> None:
         saved = (getattr(_tls, "host", None), getattr(_tls, "port", None), getattr(_tls, "server", None))
+        host, port = where
         try:
-            try:
-                host, port = client.peer_name
-            except SocketError:
-                host, port = None, None
             _tls.host, _tls.port, _tls.server = host, port, self
             try:
                 self.handler(client.stream, *self.args)
@@ -203,41 +268,75 @@ class Server:
             except Exception:
                 log.debug("usocket: closing a client after its handler", exc_info=True)
 
-    def _serve_udp(self, sock: DatagramSocket) -> None:
+    def _serve_udp(self) -> None:
+        h = self._h
+        next_datagram = lib.usocket_server_next_datagram
+        reply_to = lib.usocket_server_reply
         size = self.max_buffer_size
+        buf = (c_uint8 * size)()
+        n = c_size_t()
+        pn = byref(n)
+        peer = Address()
+        ppeer = byref(peer)
+        wait = self.timeout_ms
+        if threading.get_ident() == _MAIN_IDENT:
+            step = SLICE_MS if wait < 0 or wait > SLICE_MS else wait
+        else:
+            step = wait
         while not self._stopping.is_set():
-            try:
-                data, host, port = sock.receive(size)
-            except TimeoutError:
+            rc = next_datagram(h, step, buf, size, pn, ppeer)
+            if rc == USOCKET_ERR_TIMEOUT:
                 continue
-            except InvalidHandleError:
-                if self._stopping.is_set():
+            if rc:
+                if self._ended(rc):
                     return
-                raise
-            except SocketError:
-                if self._stopping.is_set():
-                    return
-                log.exception("usocket: socket_server on %s:%s could not receive", *self.local_name)
-                self._pause_after_error()
                 continue
+            data = string_at(buf, n.value)
+            host, port = format_address(peer), peer.port
             saved = (getattr(_tls, "host", None), getattr(_tls, "port", None))
             _tls.host, _tls.port = host, port
             try:
                 reply = self.handler(data, *self.args)
                 if reply:
-                    sock.send(reply, host, port)
+                    if isinstance(reply, str):
+                        raise TypeError("a UDP handler returns bytes, not str (encode it first)")
+                    out = bytes(reply)
+                    rc = reply_to(h, cast(out, _PU8), len(out), ppeer)
+                    if rc:
+                        e = last_error(rc)
+                        if self._stopping.is_set():
+                            return
+                        raise e
             except Exception:
-                if self._stopping.is_set() and sock.closed:
+                if self._stopping.is_set():
                     return
                 log.exception("usocket: socket_server handler %r failed for client %s:%s", self.handler, host, port)
             finally:
                 _tls.host, _tls.port = saved
 
 
+def _udp_timeout_ms(timeout: Any) -> int:
+    """The UDP server's timeout (seconds) as the core takes it: one wait for a
+    datagram, in ms; None for the core's default. Negative or larger than
+    USOCKET_MAX_TIMEOUT_MS: InvalidArgumentError, as in every runtime."""
+    if timeout is None:
+        return USOCKET_SERVER_DEFAULT_TIMEOUT_MS
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+    if timeout != timeout or timeout < 0 or timeout * 1000.0 > USOCKET_MAX_TIMEOUT_MS:
+        raise InvalidArgumentError(
+            f"timeout must be from 0 to {USOCKET_MAX_TIMEOUT_MS / 1000.0} seconds, not {timeout}",
+            None,
+            USOCKET_ERR_INVALID_ARGUMENT,
+        )
+    ms = int(timeout * 1000.0)
+    return ms + 1 if ms < timeout * 1000.0 else ms
+
+
 def socket_server(
     host: Any,
-    port: Any,
-    handler: Callable[..., Any],
+    port: Any = None,
+    handler: Optional[Callable[..., Any]] = None,
     args: Sequence[Any] = (),
     *,
     in_new_thread: bool = False,
@@ -253,16 +352,22 @@ def socket_server(
     TCP (``protocol="stream"``): ``handler(stream, *args)`` for each client,
     ``stream`` being the client's ``.stream`` (``element_type`` bytes or str);
     the server flushes and closes it when the handler returns. With
-    ``multi_threading`` each client has a thread of its own.
+    ``multi_threading`` each client has a thread of its own; without it the
+    clients are served one at a time, in the order they came.
 
     UDP (``protocol="datagram"``): ``handler(data, *args)`` for each datagram
     (``data`` is bytes of at most ``max_buffer_size``); what it returns
     (bytes, or None/empty for no reply) is sent back to the sender.
-    ``timeout`` is the receive timeout of the UDP loop.
+    ``timeout`` (seconds) is how long one wait for a datagram lasts before
+    the loop looks whether it was stopped; it never ends the server.
+
+    A ``host`` that is an ``os.PathLike`` serves a Unix-domain stream socket
+    at that path (``port`` is then ignored and may be left out:
+    ``socket_server(path, handler=h)``; ``@name`` is an abstract name).
 
     During a handler, :func:`remote_host` and :func:`remote_port` give the
-    client's address. An exception in a handler is logged (logger
-    ``usocket.server``) and the server goes on.
+    client's address (None for a Unix-domain client). An exception in a
+    handler is logged (logger ``usocket.server``) and the server goes on.
 
     With ``in_new_thread=True`` the server runs on a daemon thread and the
     :class:`Server` is returned at once; otherwise it serves on the calling
@@ -277,23 +382,37 @@ def socket_server(
     proto = protocol_arg(protocol)
     et = element_type_arg(element_type)
     size = _size_arg(max_buffer_size, "max_buffer_size", 1)
-    opt_host_arg(host)  # type and NUL checks before anything is bound
-    pt = port_arg(port, allow_none=True)
-    if proto == STREAM:
-        sock: Usocket = socket_listen(
-            host, pt, reuse_address=reuse_address, backlog=_stdlib_socket.SOMAXCONN, element_type=et
-        )
+    timeout_ms = _udp_timeout_ms(timeout)
+    local = _is_path(host)
+    opts = ServerOptions()
+    lib.usocket_server_options_init(byref(opts))
+    opts.protocol = proto
+    opts.reuse_address = bool(reuse_address)
+    opts.multi_threading = bool(multi_threading)
+    opts.timeout_ms = timeout_ms
+    opts.max_buffer_size = size
+    out = c_uint64()
+    if local:
+        if proto != STREAM:
+            raise InvalidArgumentError(
+                "socket_server: a Unix-domain server serves streams only (protocol='stream')",
+                None,
+                USOCKET_ERR_INVALID_ARGUMENT,
+            )
+        path = path_arg(host, "host")
+        rc = lib.usocket_server_new_local(path, byref(opts), _NO_TCP, None, byref(out))
+        where: Optional[str] = path.decode("utf-8")
     else:
-        seconds_to_ms(timeout, "timeout")
-        sock = socket_connect(None, None, protocol="datagram", local_host=host, local_port=pt)
-        try:
-            sock.set_option("receive_timeout", timeout)
-        except BaseException:
-            sock.close()
-            raise
-    server = Server(sock, handler, tuple(args), et, bool(multi_threading), size)
+        hb = opt_host_arg(host)
+        pt = port_arg(port, allow_none=True)
+        rc = lib.usocket_server_new(hb, pt, byref(opts), _NO_TCP, _NO_UDP, None, byref(out))
+        where = None
+    if rc:
+        raise last_error(rc)
+    server = Server(out.value, proto, handler, tuple(args), et, bool(multi_threading), size, timeout_ms, where)
     if in_new_thread:
-        t = threading.Thread(target=server.serve, name=f"usocket-server-{server.local_port}", daemon=True)
+        name = f"usocket-server-{server.local_port if where is None else where}"
+        t = threading.Thread(target=server.serve, name=name, daemon=True)
         server.thread = t
         t.start()
         return server
@@ -306,9 +425,8 @@ def _stop_all() -> None:
     with _servers_lock:
         servers = list(_servers)
     for s in servers:
-        s._stopping.set()
         try:
-            s.socket.close()
+            s.stop(timeout=0)
         except Exception:
             pass
     for s in servers:

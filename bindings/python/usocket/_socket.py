@@ -10,8 +10,8 @@ import random
 import threading
 import time
 import warnings
-from ctypes import byref, c_bool, c_char, c_int32, c_int64, c_size_t, c_uint64, create_string_buffer, pointer
-from typing import Any, List, Optional, Tuple, Union
+from ctypes import byref, c_bool, c_char, c_int32, c_int64, c_size_t, c_uint32, c_uint64, create_string_buffer, pointer
+from typing import Any, List, NamedTuple, Optional, Tuple, Union
 
 from . import _ffi
 from ._ffi import Address, ConnectOptions, ListenOptions, lib
@@ -19,43 +19,78 @@ from .errors import InvalidArgumentError, SocketError, last_error
 
 # ---------------------------------------------------------------- constants
 
+from ._constants import (  # noqa: E402  (the header's values, generated)
+    USOCKET_DATAGRAM,
+    USOCKET_DEFAULT_BACKLOG,
+    USOCKET_ERR_INVALID_ARGUMENT,
+    USOCKET_ERR_INVALID_HANDLE,
+    USOCKET_ERR_NS_HOST_NOT_FOUND,
+    USOCKET_ERR_TIMEOUT,
+    USOCKET_FAMILY_LOCAL,
+    USOCKET_INTERRUPT_SLICE_MS,
+    USOCKET_KIND_DATAGRAM,
+    USOCKET_KIND_STREAM,
+    USOCKET_KIND_STREAM_SERVER,
+    USOCKET_LOCAL_PATH_MAX,
+    USOCKET_MAX_DATAGRAM_PACKET_SIZE,
+    USOCKET_MAX_TIMEOUT_MS,
+    USOCKET_OPT_BROADCAST,
+    USOCKET_OPT_KEEPALIVE,
+    USOCKET_OPT_RECEIVE_BUFFER,
+    USOCKET_OPT_RECEIVE_TIMEOUT,
+    USOCKET_OPT_REUSE_ADDRESS,
+    USOCKET_OPT_SEND_BUFFER,
+    USOCKET_OPT_SEND_TIMEOUT,
+    USOCKET_OPT_TCP_NODELAY,
+    USOCKET_SHUT_BOTH,
+    USOCKET_SHUT_INPUT,
+    USOCKET_SHUT_OUTPUT,
+    USOCKET_STREAM,
+)
+
 #: usocket's ``*wildcard-host*``: every local IPv4 interface.
 WILDCARD_HOST = "0.0.0.0"
 #: usocket's ``*auto-port*``: let the OS pick a free port.
 AUTO_PORT = 0
 #: usocket's ``+max-datagram-packet-size+``.
-MAX_DATAGRAM_PACKET_SIZE = 65507
+MAX_DATAGRAM_PACKET_SIZE = USOCKET_MAX_DATAGRAM_PACKET_SIZE
+#: The longest Unix-domain socket path (without its NUL) that fits ``sun_path``.
+LOCAL_PATH_MAX = USOCKET_LOCAL_PATH_MAX
 
-STREAM = 0
-DATAGRAM = 1
+STREAM = USOCKET_STREAM
+DATAGRAM = USOCKET_DATAGRAM
 
-_OK = 0
-_ERR_INVALID_HANDLE = -2
-_ERR_TIMEOUT = -23
+_ERR_INVALID_HANDLE = USOCKET_ERR_INVALID_HANDLE
+_ERR_TIMEOUT = USOCKET_ERR_TIMEOUT
 
-_KIND_STREAM = 0
-_KIND_STREAM_SERVER = 1
-_KIND_DATAGRAM = 2
+_KIND_STREAM = USOCKET_KIND_STREAM
+_KIND_STREAM_SERVER = USOCKET_KIND_STREAM_SERVER
+_KIND_DATAGRAM = USOCKET_KIND_DATAGRAM
 
-_OPT_RECEIVE_TIMEOUT = 0
-_OPT_SEND_TIMEOUT = 1
+_OPT_RECEIVE_TIMEOUT = USOCKET_OPT_RECEIVE_TIMEOUT
+_OPT_SEND_TIMEOUT = USOCKET_OPT_SEND_TIMEOUT
 
 #: Longest a blocking call on the main thread stays inside the core before
-#: Python gets a chance to run signal handlers (Ctrl-C), in milliseconds.
-SLICE_MS = 50
+#: Python gets a chance to run signal handlers (Ctrl-C), in milliseconds:
+#: the header's ``USOCKET_INTERRUPT_SLICE_MS``.
+SLICE_MS = USOCKET_INTERRUPT_SLICE_MS
 
 _INT31 = (1 << 31) - 1
 
 _raw_read = _ffi.raw["usocket_read"]
-_raw_write = _ffi.raw["usocket_write"]
+_raw_read_for = _ffi.raw["usocket_read_for"]
 _raw_write_some = _ffi.raw["usocket_write_some"]
-_HAVE_WRITE_SOME = _ffi.lib.has("usocket_write_some")
 _raw_send = _ffi.raw["usocket_send"]
 _raw_receive = _ffi.raw["usocket_receive"]
+_raw_receive_for = _ffi.raw["usocket_receive_for"]
 _raw_accept = _ffi.raw["usocket_accept"]
+_raw_accept_for = _ffi.raw["usocket_accept_for"]
+_raw_send_local = _ffi.raw["usocket_send_local"]
+_raw_receive_local = _ffi.raw["usocket_receive_local"]
 _from_buffer = c_char.from_buffer
 _get_ident = threading.get_ident
 _monotonic = time.monotonic
+_ceil = math.ceil
 _MAIN_IDENT = threading.main_thread().ident
 _RAW_MAX = _ffi.RAW_MAX_LEN
 
@@ -95,15 +130,39 @@ def host_arg(host: Any, what: str = "host") -> bytes:
         try:
             text = str(ipaddress.ip_address(bytes(host)))
         except (ValueError, TypeError):
-            raise InvalidArgumentError(f"{what} {host!r} is not 4 or 16 octets", None, -1) from None
+            raise InvalidArgumentError(f"{what} {host!r} is not 4 or 16 octets", None, USOCKET_ERR_INVALID_ARGUMENT) from None
     else:
         raise TypeError(f"{what} must be a str (a name or an address), not {type(host).__name__}")
     if "\0" in text:
-        raise InvalidArgumentError(f"{what} {text!r} contains a NUL character", None, -1)
+        raise InvalidArgumentError(f"{what} {text!r} contains a NUL character", None, USOCKET_ERR_INVALID_ARGUMENT)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise InvalidArgumentError(f"{what} {text!r} is not valid Unicode: {e}", None, -1) from None
+        raise InvalidArgumentError(f"{what} {text!r} is not valid Unicode: {e}", None, USOCKET_ERR_INVALID_ARGUMENT) from None
+
+
+def path_arg(path: Any, what: str = "path") -> bytes:
+    """An ``os.PathLike`` (or str/bytes) Unix-domain socket path as UTF-8 bytes.
+
+    A path whose text starts with ``@`` names Linux's abstract namespace.
+    """
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{what} must be a str or os.PathLike, not {type(path).__name__}") from None
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InvalidArgumentError(f"{what} {text!r} is not UTF-8: {e}", None, USOCKET_ERR_INVALID_ARGUMENT) from None
+    if not text:
+        raise InvalidArgumentError(f"{what} is empty", None, USOCKET_ERR_INVALID_ARGUMENT)
+    if "\0" in text:
+        raise InvalidArgumentError(f"{what} {text!r} contains a NUL character", None, USOCKET_ERR_INVALID_ARGUMENT)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidArgumentError(f"{what} {text!r} is not valid Unicode: {e}", None, USOCKET_ERR_INVALID_ARGUMENT) from None
 
 
 def opt_host_arg(host: Any, what: str = "host") -> Optional[bytes]:
@@ -121,7 +180,7 @@ def port_arg(port: Any, what: str = "port", allow_none: bool = False) -> int:
         except AttributeError:
             raise TypeError(f"{what} must be an int from 0 to 65535, not {type(port).__name__}") from None
     if not 0 <= port <= 65535:
-        raise InvalidArgumentError(f"{what} {port} is out of range: ports are 0 to 65535", None, -1)
+        raise InvalidArgumentError(f"{what} {port} is out of range: ports are 0 to 65535", None, USOCKET_ERR_INVALID_ARGUMENT)
     return port
 
 
@@ -135,9 +194,9 @@ def seconds_to_ms(seconds: Any, what: str = "timeout") -> int:
         except (TypeError, ValueError):
             raise TypeError(f"{what} must be a number of seconds or None, not {type(seconds).__name__}") from None
     if seconds != seconds:  # NaN
-        raise InvalidArgumentError(f"{what} must be a number of seconds, not NaN", None, -1)
+        raise InvalidArgumentError(f"{what} must be a number of seconds, not NaN", None, USOCKET_ERR_INVALID_ARGUMENT)
     if seconds < 0:
-        raise InvalidArgumentError(f"{what} must not be negative, got {seconds}", None, -1)
+        raise InvalidArgumentError(f"{what} must not be negative, got {seconds}", None, USOCKET_ERR_INVALID_ARGUMENT)
     if seconds == math.inf:
         return 0
     return min(int(math.ceil(seconds * 1000.0)), _INT31)
@@ -152,7 +211,7 @@ def protocol_arg(protocol: Any) -> int:
         return STREAM
     if protocol in ("datagram", ":datagram", "udp", DATAGRAM) and not isinstance(protocol, bool):
         return DATAGRAM
-    raise InvalidArgumentError(f"protocol must be 'stream' or 'datagram', not {protocol!r}", None, -1)
+    raise InvalidArgumentError(f"protocol must be 'stream' or 'datagram', not {protocol!r}", None, USOCKET_ERR_INVALID_ARGUMENT)
 
 
 def element_type_arg(element_type: Any) -> type:
@@ -160,7 +219,7 @@ def element_type_arg(element_type: Any) -> type:
         return bytes
     if element_type is str or element_type in ("str", "text", "character"):
         return str
-    raise InvalidArgumentError(f"element_type must be bytes or str, not {element_type!r}", None, -1)
+    raise InvalidArgumentError(f"element_type must be bytes or str, not {element_type!r}", None, USOCKET_ERR_INVALID_ARGUMENT)
 
 
 def _size_arg(size: Any, what: str, minimum: int = 0) -> int:
@@ -170,7 +229,7 @@ def _size_arg(size: Any, what: str, minimum: int = 0) -> int:
         except AttributeError:
             raise TypeError(f"{what} must be an int, not {type(size).__name__}") from None
     if size < minimum:
-        raise InvalidArgumentError(f"{what} must be at least {minimum}, got {size}", None, -1)
+        raise InvalidArgumentError(f"{what} must be at least {minimum}, got {size}", None, USOCKET_ERR_INVALID_ARGUMENT)
     return size
 
 
@@ -199,16 +258,16 @@ def format_address(a: Address) -> str:
 
 _OPTIONS = {
     # name: (code, kind)
-    "receive_timeout": (0, "seconds"),
-    "send_timeout": (1, "seconds"),
-    "tcp_nodelay": (2, "bool"),
-    "tcp_no_delay": (2, "bool"),
-    "reuse_address": (3, "bool"),
-    "keepalive": (4, "bool"),
-    "keep_alive": (4, "bool"),
-    "broadcast": (5, "bool"),
-    "receive_buffer": (6, "int"),
-    "send_buffer": (7, "int"),
+    "receive_timeout": (USOCKET_OPT_RECEIVE_TIMEOUT, "seconds"),
+    "send_timeout": (USOCKET_OPT_SEND_TIMEOUT, "seconds"),
+    "tcp_nodelay": (USOCKET_OPT_TCP_NODELAY, "bool"),
+    "tcp_no_delay": (USOCKET_OPT_TCP_NODELAY, "bool"),
+    "reuse_address": (USOCKET_OPT_REUSE_ADDRESS, "bool"),
+    "keepalive": (USOCKET_OPT_KEEPALIVE, "bool"),
+    "keep_alive": (USOCKET_OPT_KEEPALIVE, "bool"),
+    "broadcast": (USOCKET_OPT_BROADCAST, "bool"),
+    "receive_buffer": (USOCKET_OPT_RECEIVE_BUFFER, "int"),
+    "send_buffer": (USOCKET_OPT_SEND_BUFFER, "int"),
 }
 
 #: The option names ``option``/``set_option`` know (aliases included).
@@ -223,11 +282,20 @@ def _option_lookup(name: Any) -> Tuple[int, str]:
         return _OPTIONS[key]
     except KeyError:
         raise InvalidArgumentError(
-            f"unknown socket option {name!r}; known: {', '.join(OPTION_NAMES)}", None, -1
+            f"unknown socket option {name!r}; known: {', '.join(OPTION_NAMES)}", None, USOCKET_ERR_INVALID_ARGUMENT
         ) from None
 
 
 # ---------------------------------------------------------------- sockets
+
+
+class PeerCredentials(NamedTuple):
+    """The process at the other end of a Unix-domain stream socket (SO_PEERCRED)."""
+
+    pid: int
+    uid: int
+    gid: int
+
 
 
 class _Core:
@@ -240,10 +308,7 @@ class _Core:
     The handle is closed by ``close()``, or when the last holder goes.
     """
 
-    __slots__ = (
-        "handle", "h", "closed", "fd", "sliced", "short", "user_timeout_ms", "send_timeout_ms", "lock", "owner",
-        "__weakref__",
-    )
+    __slots__ = ("handle", "h", "closed", "fd", "rcv_ms", "snd_ms", "lock", "owner", "__weakref__")
 
     _core_close = staticmethod(lib.usocket_close)
 
@@ -252,12 +317,12 @@ class _Core:
         self.h = c_uint64(handle)
         self.closed = False
         self.fd: Optional[int] = None
-        # Receive-timeout slicing on the main thread (see arm_slice).
-        self.sliced = False
-        self.short = False
-        self.user_timeout_ms = 0
-        # The send timeout, known once a write on the main thread needed it.
-        self.send_timeout_ms: Optional[int] = None
+        # The socket's receive and send timeouts (ms, 0 for none) as the
+        # user set them; None until a call needs one (then read from the
+        # core once). ``set_option`` keeps them; the binding never changes
+        # the socket's own timeouts.
+        self.rcv_ms: Optional[int] = None
+        self.snd_ms: Optional[int] = None
         self.lock = threading.Lock()
         self.owner = "socket"
 
@@ -303,51 +368,61 @@ class _Core:
         except Exception:
             pass
 
-    # -- Ctrl-C: slicing the receive timeout on the main thread
+    # -- the user's timeouts
+
+    def get_ms(self, option: int) -> int:
+        v = c_int64()
+        rc = lib.usocket_get_option(self.h, option, byref(v))
+        if rc:
+            raise self.error(rc)
+        return v.value
+
+    def load_rcv(self) -> int:
+        ms = self.rcv_ms = self.get_ms(_OPT_RECEIVE_TIMEOUT)
+        return ms
+
+    def load_snd(self) -> int:
+        ms = self.snd_ms = self.get_ms(_OPT_SEND_TIMEOUT)
+        return ms
+
+    # -- Ctrl-C: slicing blocking calls on the main thread
     #
-    # Python runs signal handlers only on the main thread, between bytecodes.
-    # The core retries EINTR, so a read on the main thread would keep Ctrl-C
-    # waiting for data. The first time a blocking receive-like call (read,
-    # accept, receive) runs on the main thread, the socket's SO_RCVTIMEO is
-    # set to at most SLICE_MS, and the calls loop on the core's TIMEOUT until
-    # the user's own timeout (kept here) has passed. The fast path is still
-    # one system call; an idle socket wakes 20 times a second.
+    # Python runs signal handlers only on the main thread, between bytecodes,
+    # and the core retries EINTR. So on the main thread a blocking call goes
+    # to the core's bounded calls (usocket_read_for, _accept_for,
+    # _receive_for, _receive_local, _write_some) for at most SLICE_MS at a
+    # time, and the binding counts the user's timeout from the start of the
+    # call. The first slice is the whole call when data is there: one core
+    # call. The socket's own SO_RCVTIMEO/SO_SNDTIMEO are never touched.
+    # Other threads make one call that the core bounds by those timeouts.
 
-    def arm_slice(self) -> None:
-        with self.lock:
-            if self.sliced:
-                return
-            v = c_int64()
-            rc = lib.usocket_get_option(self.h, _OPT_RECEIVE_TIMEOUT, byref(v))
-            if rc:
-                raise self.error(rc)
-            user = v.value
-            if user <= 0 or user > SLICE_MS:
-                rc = lib.usocket_set_option(self.h, _OPT_RECEIVE_TIMEOUT, SLICE_MS)
-                if rc:
-                    raise self.error(rc)
-            self.user_timeout_ms = user
-            self.sliced = True
+    def first_step(self) -> int:
+        """The first slice of a receive-like call on the main thread (ms)."""
+        user = self.rcv_ms
+        if user is None:
+            user = self.load_rcv()
+        return SLICE_MS if user <= 0 or user > SLICE_MS else user
 
-    def go_on(self, start: float) -> bool:
-        """After a sliced TIMEOUT: True to call again, False when the user's timeout is up."""
-        user = self.user_timeout_ms
-        if user <= 0:
-            return True
-        left = user - (_monotonic() - start) * 1000.0
-        if left < 1.0:
-            if self.short:
-                self.short = False
-                lib.usocket_set_option(self.h, _OPT_RECEIVE_TIMEOUT, min(user, SLICE_MS))
-            return False
-        if left < SLICE_MS:
-            # the last slice: just what is left of the user's timeout
-            self.short = True
-            lib.usocket_set_option(self.h, _OPT_RECEIVE_TIMEOUT, int(math.ceil(left)))
-        elif self.short:
-            self.short = False
-            lib.usocket_set_option(self.h, _OPT_RECEIVE_TIMEOUT, SLICE_MS)
-        return True
+    def sliced(self, rc: int, first: int, call: Any) -> int:
+        """After a first slice of ``first`` ms that timed out (so the call
+        began ``first`` ms ago): ``call(step)`` again in slices until it does
+        something else or the receive timeout, counted from the start of
+        the call, has passed; the last status. The timeout is read from the
+        core again here (C code may have set it), off the fast path."""
+        if rc != _ERR_TIMEOUT:
+            return rc
+        start = _monotonic() - first / 1000.0
+        user = self.load_rcv()
+        while rc == _ERR_TIMEOUT:
+            step = SLICE_MS
+            if user > 0:
+                left = user - (_monotonic() - start) * 1000.0
+                if left <= 0:
+                    break
+                if left < SLICE_MS:
+                    step = int(_ceil(left))
+            rc = call(step)
+        return rc
 
 
 class Usocket:
@@ -359,12 +434,14 @@ class Usocket:
     ResourceWarning) as a safety net.
     """
 
-    def __init__(self, handle: int, element_type: type = bytes) -> None:
+    def __init__(self, handle: int, element_type: type = bytes, local: bool = False) -> None:
         self._c = _Core(handle)
         self._c.owner = type(self).__name__
         self._handle = handle
         self._h = self._c.h
         self._element_type = element_type
+        #: A Unix-domain socket (``local_path``/``peer_path``), not an IP one.
+        self._local = local
         self.state: Optional[str] = None
 
     # -- identity
@@ -396,6 +473,15 @@ class Usocket:
         if self._c.closed:
             return f"<usocket.{cls} handle={self._handle:#x} closed>"
         parts = [f"handle={self._handle:#x}"]
+        if self._local:
+            for what in ("local", "peer"):
+                try:
+                    path = getattr(self, what + "_path")
+                except Exception:
+                    continue
+                if path:
+                    parts.append(f"{what}={path!r}")
+            return f"<usocket.{cls} {' '.join(parts)}>"
         try:
             host, port = self.local_name
             parts.append(f"local={_hostport(host, port)}")
@@ -471,6 +557,49 @@ class Usocket:
     def peer_port(self) -> int:
         return self.peer_name[1]
 
+    # -- Unix-domain sockets
+
+    @property
+    def is_local(self) -> bool:
+        """True for a Unix-domain socket."""
+        return self._local
+
+    def _path(self, fn: Any) -> str:
+        cap = LOCAL_PATH_MAX + 1
+        n = c_size_t()
+        for _ in range(3):
+            buf = create_string_buffer(cap)
+            rc = fn(self._h, buf, cap, byref(n))
+            if not rc:
+                return buf.raw[: n.value].decode("utf-8", "surrogateescape")
+            if rc != USOCKET_ERR_INVALID_ARGUMENT or n.value + 1 <= cap:
+                raise self._error(rc)
+            cap = n.value + 1
+        raise self._error(rc)
+
+    @property
+    def local_path(self) -> str:
+        """The path this Unix-domain socket is bound to ("@name" for an
+        abstract name, "" when unnamed); WrongKindError on an IP socket."""
+        return self._path(lib.usocket_local_path)
+
+    @property
+    def peer_path(self) -> str:
+        """The path of the other end of a Unix-domain socket ("" when unnamed)."""
+        return self._path(lib.usocket_peer_path)
+
+    @property
+    def peer_credentials(self) -> "PeerCredentials":
+        """The peer process's ``(pid, uid, gid)`` (SO_PEERCRED) on a connected
+        Unix-domain stream socket."""
+        pid = c_int32()
+        uid = c_uint32()
+        gid = c_uint32()
+        rc = lib.usocket_peer_credentials(self._h, byref(pid), byref(uid), byref(gid))
+        if rc:
+            raise self._error(rc)
+        return PeerCredentials(pid.value, uid.value, gid.value)
+
     # -- options
 
     def option(self, name: str) -> Any:
@@ -481,15 +610,11 @@ class Usocket:
         bools, ``receive_buffer``/``send_buffer`` in bytes.
         """
         code, kind = _option_lookup(name)
-        c = self._c
-        if code == _OPT_RECEIVE_TIMEOUT and c.sliced:
-            value = c.user_timeout_ms
-        else:
-            v = c_int64()
-            rc = lib.usocket_get_option(self._h, code, byref(v))
-            if rc:
-                raise self._error(rc)
-            value = v.value
+        v = c_int64()
+        rc = lib.usocket_get_option(self._h, code, byref(v))
+        if rc:
+            raise self._error(rc)
+        value = v.value
         if kind == "seconds":
             return ms_to_seconds(value)
         if kind == "bool":
@@ -506,20 +631,13 @@ class Usocket:
         else:
             v = _size_arg(value, name, 1)
         c = self._c
-        if code == _OPT_RECEIVE_TIMEOUT and c.sliced:
-            with c.lock:
-                core = SLICE_MS if v <= 0 or v > SLICE_MS else v
-                rc = lib.usocket_set_option(self._h, code, core)
-                if rc:
-                    raise self._error(rc)
-                c.user_timeout_ms = v
-                c.short = False
-            return
         rc = lib.usocket_set_option(self._h, code, v)
         if rc:
             raise self._error(rc)
-        if code == _OPT_SEND_TIMEOUT:
-            c.send_timeout_ms = v
+        if code == _OPT_RECEIVE_TIMEOUT:
+            c.rcv_ms = v
+        elif code == _OPT_SEND_TIMEOUT:
+            c.snd_ms = v
 
     # -- misc
 
@@ -582,27 +700,34 @@ class SocketIO(io.RawIOBase):
         n = b.nbytes if t is memoryview else len(b) if t is bytearray else memoryview(b).nbytes
         if n > _RAW_MAX:
             n = _RAW_MAX
-        c = self._sock
-        if not c.sliced and _get_ident() == _MAIN_IDENT:
-            c.arm_slice()
-        start = _monotonic() if c.user_timeout_ms else 0.0
         pool = self._rpool
         out = pool.pop() if pool else pointer(c_size_t())
-        rc = _raw_read(self._h, p, n, out)
-        if rc:
-            self._retry(rc, p, n, out, start)
+        if _get_ident() == _MAIN_IDENT:
+            user = self._sock.rcv_ms
+            if user is None:
+                user = self._sock.load_rcv()
+            step = user if 0 < user < SLICE_MS else SLICE_MS
+            rc = _raw_read_for(self._h, p, n, step, out)
+            if rc:
+                self._again(rc, p, n, out, step)
+        else:
+            rc = _raw_read(self._h, p, n, out)
+            if rc:
+                raise self._sock.error(rc)
         k = out[0]
         pool.append(out)
         return k
 
-    def _retry(self, rc: int, p: Any, n: int, out: Any, start: float) -> None:
-        """After a failed read: go on through the main thread's slices, or raise."""
-        c = self._sock
-        while rc == _ERR_TIMEOUT and c.sliced and c.go_on(start):
-            rc = _raw_read(self._h, p, n, out)
-            if not rc:
-                return
-        raise c.error(rc)
+    def _again(self, rc: int, p: Any, n: int, out: Any, first: int) -> None:
+        """After a first slice that failed: the next slices, or raise."""
+        h = self._h
+
+        def _in_core(step: int) -> int:
+            return _raw_read_for(h, p, n, step, out)
+
+        rc = self._sock.sliced(rc, first, _in_core)
+        if rc:
+            raise self._sock.error(rc)
 
     def _readinto_slow(self, b: Any) -> int:
         m = memoryview(b)
@@ -621,10 +746,6 @@ class SocketIO(io.RawIOBase):
         if size == 0:
             return b""
         n = size if size < _RAW_MAX else _RAW_MAX
-        c = self._sock
-        if not c.sliced and _get_ident() == _MAIN_IDENT:
-            c.arm_slice()
-        start = _monotonic() if c.user_timeout_ms else 0.0
         bufs = _buffers
         buf = bufs.pop() if bufs else None
         if buf is None or len(buf) < n:
@@ -632,9 +753,18 @@ class SocketIO(io.RawIOBase):
         pool = self._rpool
         out = pool.pop() if pool else pointer(c_size_t())
         try:
-            rc = _raw_read(self._h, buf, n, out)
-            if rc:
-                self._retry(rc, buf, n, out, start)
+            if _get_ident() == _MAIN_IDENT:
+                user = self._sock.rcv_ms
+                if user is None:
+                    user = self._sock.load_rcv()
+                step = user if 0 < user < SLICE_MS else SLICE_MS
+                rc = _raw_read_for(self._h, buf, n, step, out)
+                if rc:
+                    self._again(rc, buf, n, out, step)
+            else:
+                rc = _raw_read(self._h, buf, n, out)
+                if rc:
+                    raise self._sock.error(rc)
             data: bytes = buf[: out[0]]  # type: ignore[assignment]
         finally:
             if len(bufs) < _POOL_MAX and len(buf) <= _POOL_KEEP:
@@ -652,8 +782,14 @@ class SocketIO(io.RawIOBase):
             chunks.append(data)
 
     def write(self, b: Any) -> int:  # type: ignore[override]
-        """Write all of ``b`` (on the main thread: in slices that Ctrl-C can
-        interrupt; after a send timeout there, possibly only part of it)."""
+        """Write all of ``b`` and return its length, or raise.
+
+        Through ``usocket_write_some``: on the main thread in slices of at
+        most SLICE_MS (Ctrl-C is handled between them), elsewhere in calls
+        bounded by what is left of the send timeout. A send timeout raises
+        :class:`TimeoutError` on every thread, even after part of ``b`` went
+        out; its ``.written`` says how much did.
+        """
         if type(b) is bytes:
             p: Any = b
             n = len(b)
@@ -669,63 +805,59 @@ class SocketIO(io.RawIOBase):
                     p = byref(_from_buffer(m))
                 except TypeError:
                     p = m.tobytes()
+        c = self._sock
+        user = c.snd_ms
+        if user is None:
+            user = c.load_snd()
+        ident = _get_ident()
+        if ident == _MAIN_IDENT:
+            step = SLICE_MS if user <= 0 or user > SLICE_MS else user
+        else:
+            step = user if user > 0 else -1
+        start = _monotonic() if user > 0 else 0.0
         pool = self._wpool
         out = pool.pop() if pool else pointer(c_size_t())
-        ident = _get_ident()
-        if ident == _MAIN_IDENT and _HAVE_WRITE_SOME:
-            c = self._sock
-            user = c.send_timeout_ms
-            if user is None:
-                user = self._send_timeout()
-            start = _monotonic() if user > 0 else 0.0
-            if n <= _RAW_MAX:
-                rc = _raw_write_some(self._h, p, n, SLICE_MS if user <= 0 or user > SLICE_MS else user, out)
-                if not rc and out[0] == n:
-                    pool.append(out)
-                    return n
-                done = 0 if rc else out[0]
-            else:
-                rc = 0
-                done = 0
-            pool.append(out)
-            return self._write_in_slices(b, p, n, done, rc, user, start)
-        if n > _RAW_MAX:
-            pool.append(out)
-            return self._write_in_slices(b, p, n, 0, 0, 0, 0.0)
-        self._writer = ident
-        rc = _raw_write(self._h, p, n, out)
-        self._writer = 0
+        if n <= _RAW_MAX:
+            self._writer = ident
+            rc = _raw_write_some(self._h, p, n, step, out)
+            self._writer = 0
+            if not rc and out[0] == n:
+                pool.append(out)
+                return n
+            done = 0 if rc else out[0]
+        else:
+            rc = 0
+            done = 0
         pool.append(out)
-        if rc:
-            raise self._sock.error(rc)
-        return n
+        return self._write_rest(b, p, n, done, rc, user, start)
 
-    def _send_timeout(self) -> int:
-        c = self._sock
-        v = c_int64()
-        rc = lib.usocket_get_option(self._h, _OPT_SEND_TIMEOUT, byref(v))
-        if rc:
-            raise c.error(rc)
-        c.send_timeout_ms = v.value
-        return v.value
-
-    def _write_in_slices(self, b: Any, p: Any, n: int, done: int, rc: int, user: int, start: float) -> int:
-        """The rest of a write that did not go in one call: on the main
-        thread with usocket_write_some in slices of at most SLICE_MS, so that
-        Python can run signal handlers (Ctrl-C) between them, keeping the
-        socket's send timeout (``user`` ms, from ``start``); elsewhere with
-        usocket_write in chunks. Returns how much was written: all of it
-        unless the send timeout passed after part of it."""
+    def _write_rest(self, b: Any, p: Any, n: int, done: int, rc: int, user: int, start: float) -> int:
+        """The rest of a write that did not go in one call, in calls of
+        usocket_write_some (SLICE_MS at most on the main thread), keeping the
+        socket's send timeout (``user`` ms, from ``start``)."""
         c = self._sock
         h = self._h
-        main = _get_ident() == _MAIN_IDENT and _HAVE_WRITE_SOME
+        main = _get_ident() == _MAIN_IDENT
+        if rc == _ERR_TIMEOUT or done:
+            # blocking from here on: read the send timeout again (C code may have set it)
+            fresh = c.load_snd()
+            if fresh > 0 and user <= 0:
+                start = _monotonic()
+            user = fresh
         view: Optional[memoryview] = None
         base = 0
         at = 0  # where p points, in b
         out = pointer(c_size_t())
-        first = True
         while True:
-            if done >= n:
+            if rc:
+                if rc != _ERR_TIMEOUT:
+                    raise c.error(rc)
+                if user > 0 and (_monotonic() - start) * 1000.0 >= user:
+                    e = c.error(rc)
+                    e.written = done  # type: ignore[attr-defined]
+                    raise e
+                # a slice without room on the main thread: Python looks at signals, then on
+            elif done >= n:
                 return n
             if done != at:
                 at = done
@@ -738,27 +870,18 @@ class SocketIO(io.RawIOBase):
                         base = done
                 p = byref(_from_buffer(view[done - base :]))
             k = n - done if n - done <= _RAW_MAX else _RAW_MAX
-            step = SLICE_MS
-            if not first or not rc:
-                if main:
-                    if user > 0:
-                        left = user - (_monotonic() - start) * 1000.0
-                        if left < SLICE_MS:
-                            step = int(math.ceil(left)) if left > 0 else 0
-                    rc = _raw_write_some(h, p, k, step, out)
-                else:
-                    self._writer = _get_ident()
-                    rc = _raw_write(h, p, k, out)
-                    self._writer = 0
-            first = False
-            if rc:
-                if rc == _ERR_TIMEOUT and main:
-                    if user <= 0 or (_monotonic() - start) * 1000.0 < user:
-                        continue  # a slice without room: Python looks at signals, then on
-                    if done:
-                        return done  # the send timeout, after part of it: say how much
-                raise c.error(rc)
-            done += out[0]
+            if user > 0:
+                left = user - (_monotonic() - start) * 1000.0
+                step = int(_ceil(left)) if left > 0 else 0
+                if main and step > SLICE_MS:
+                    step = SLICE_MS
+            else:
+                step = SLICE_MS if main else -1
+            self._writer = _get_ident()
+            rc = _raw_write_some(h, p, k, step, out)
+            self._writer = 0
+            if not rc:
+                done += out[0]
 
     def close(self) -> None:
         if self.closed:
@@ -781,8 +904,8 @@ class StreamSocket(Usocket):
     #: Buffer size of ``.stream``.
     buffer_size = io.DEFAULT_BUFFER_SIZE
 
-    def __init__(self, handle: int, element_type: type = bytes) -> None:
-        super().__init__(handle, element_type)
+    def __init__(self, handle: int, element_type: type = bytes, local: bool = False) -> None:
+        super().__init__(handle, element_type, local)
         self._stream: Optional[Union[io.BufferedRWPair, io.TextIOWrapper]] = None
         self._raw: Optional[SocketIO] = None
 
@@ -861,14 +984,21 @@ class StreamSocket(Usocket):
 
         Flushes the stream before shutting down output.
         """
-        how = {"input": 1, "output": 2, "both": 3, "io": 3, "read": 1, "write": 2}.get(
+        how = {
+            "input": USOCKET_SHUT_INPUT,
+            "output": USOCKET_SHUT_OUTPUT,
+            "both": USOCKET_SHUT_BOTH,
+            "io": USOCKET_SHUT_BOTH,
+            "read": USOCKET_SHUT_INPUT,
+            "write": USOCKET_SHUT_OUTPUT,
+        }.get(
             direction.lstrip(":").lower() if isinstance(direction, str) else direction  # type: ignore[arg-type]
         )
         if how is None:
             raise InvalidArgumentError(
-                f"shutdown direction must be 'input', 'output' or 'both', not {direction!r}", None, -1
+                f"shutdown direction must be 'input', 'output' or 'both', not {direction!r}", None, USOCKET_ERR_INVALID_ARGUMENT
             )
-        if how & 2:
+        if how & USOCKET_SHUT_OUTPUT:
             s = self._stream
             if s is not None and not s.closed:
                 s.flush()
@@ -892,26 +1022,23 @@ class StreamServerSocket(Usocket):
         """
         et = self._element_type if element_type is None else element_type_arg(element_type)
         c = self._c
-        if not c.sliced and _get_ident() == _MAIN_IDENT:
-            c.arm_slice()
-        start = _monotonic() if c.user_timeout_ms else 0.0
         out = c_uint64()
         p = byref(out)
-        while True:
-            rc = _raw_accept(self._h, p)
-            if not rc:
-                break
-            if rc == _ERR_TIMEOUT and c.sliced and c.go_on(start):
-                continue
+        h = self._h
+        if _get_ident() == _MAIN_IDENT:
+            first = c.first_step()
+            rc = _raw_accept_for(h, first, p, None)
+            if rc == _ERR_TIMEOUT:
+
+                def _in_core(step: int) -> int:
+                    return _raw_accept_for(h, step, p, None)
+
+                rc = c.sliced(rc, first, _in_core)
+        else:
+            rc = _raw_accept(h, p)
+        if rc:
             raise self._error(rc)
-        s = StreamSocket(out.value, et)
-        if c.sliced:
-            # the client inherits the listener's (sliced) SO_RCVTIMEO
-            sc = s._c
-            sc.sliced = True
-            sc.user_timeout_ms = c.user_timeout_ms
-            sc.short = c.short
-        return s
+        return StreamSocket(out.value, et, self._local)
 
 
 def _new_dgram_scratch() -> Tuple[Any, Any, Any, Any]:
@@ -921,10 +1048,14 @@ def _new_dgram_scratch() -> Tuple[Any, Any, Any, Any]:
 
 
 class DatagramSocket(Usocket):
-    """usocket's ``datagram-usocket``: a UDP socket, connected or not."""
+    """usocket's ``datagram-usocket``: a UDP socket, connected or not, or a
+    Unix-domain datagram socket (``is_local``: senders and destinations are
+    paths, and a sender's port is ``None``)."""
 
-    def __init__(self, handle: int, element_type: type = bytes, connected: Optional[bool] = None) -> None:
-        super().__init__(handle, bytes)
+    def __init__(
+        self, handle: int, element_type: type = bytes, connected: Optional[bool] = None, local: bool = False
+    ) -> None:
+        super().__init__(handle, bytes, local)
         # Connected (to one peer, which is then every datagram's sender)?
         # None: find out on the first receive.
         self._connected = connected
@@ -940,11 +1071,12 @@ class DatagramSocket(Usocket):
         """usocket's ``socket-send``: send one datagram; returns the bytes sent.
 
         ``host``/``port`` are for an unconnected socket; leave them out on a
-        connected one.
+        connected one. On a Unix-domain socket ``host`` is the destination's
+        path (str or ``os.PathLike``) and ``port`` is ignored.
         """
         if host is None:
-            if port is not None:
-                raise InvalidArgumentError("send: a port without a host", None, -1)
+            if port is not None and not self._local:
+                raise InvalidArgumentError("send: a port without a host", None, USOCKET_ERR_INVALID_ARGUMENT)
             hb = None
             pt = 0
         else:
@@ -952,9 +1084,12 @@ class DatagramSocket(Usocket):
             if host is last[0]:
                 hb = last[1]
             else:
-                hb = host_arg(host)
+                hb = path_arg(host, "host") if self._local else host_arg(host)
                 self._last_host = (host, hb)
-            pt = port if type(port) is int and 0 <= port <= 65535 else port_arg(port)
+            if self._local:
+                pt = 0
+            else:
+                pt = port if type(port) is int and 0 <= port <= 65535 else port_arg(port)
         if type(data) is bytes:
             p: Any = data
             n = len(data)
@@ -968,10 +1103,13 @@ class DatagramSocket(Usocket):
             else:
                 p = byref(_from_buffer(m))
         if n > _RAW_MAX:
-            raise InvalidArgumentError(f"a datagram of {n} bytes is too long", None, -1)
+            raise InvalidArgumentError(f"a datagram of {n} bytes is too long", None, USOCKET_ERR_INVALID_ARGUMENT)
         scratch = self._scratch
         item = scratch.pop() if scratch else _new_dgram_scratch()
-        rc = _raw_send(self._h, p, n, hb, pt, item[3])
+        if self._local:
+            rc = _raw_send_local(self._h, p, n, hb, item[3])
+        else:
+            rc = _raw_send(self._h, p, n, hb, pt, item[3])
         scratch.append(item)
         if rc:
             raise self._error(rc)
@@ -983,7 +1121,7 @@ class DatagramSocket(Usocket):
         if p is not None:
             return p
         conn = self._connected
-        if conn is False:
+        if conn is False or self._local:
             p = False
         else:
             try:
@@ -995,15 +1133,6 @@ class DatagramSocket(Usocket):
         self._peer_cache = p
         return p
 
-    def _retry_receive(self, rc: int, p: Any, n: int, pout: Any, pa: Any, start: float) -> None:
-        """After a failed receive: go on through the main thread's slices, or raise."""
-        c = self._c
-        while rc == _ERR_TIMEOUT and c.sliced and c.go_on(start):
-            rc = _raw_receive(self._h, p, n, pout, pa)
-            if not rc:
-                return
-        raise self._error(rc)
-
     def _sender(self, a: Any) -> Tuple[str, int]:
         key = bytes(a)
         last = self._last_from
@@ -1014,24 +1143,69 @@ class DatagramSocket(Usocket):
         self._last_from = (key, host, port)
         return host, port
 
+    def _receive_again(self, rc: int, first: int, p: Any, n: int, pout: Any, pa: Any) -> None:
+        """After a first receive that failed: the next slices (main thread), or raise."""
+        if first:
+            h = self._h
+
+            def _in_core(step: int) -> int:
+                return _raw_receive_for(h, p, n, step, pout, pa)
+
+            rc = self._c.sliced(rc, first, _in_core)
+        if rc:
+            raise self._error(rc)
+
+    def _receive_local(self, p: Any, n: int) -> Tuple[int, Any, Any]:
+        c = self._c
+        h = self._h
+        got = c_size_t()
+        pgot = byref(got)
+        cap = LOCAL_PATH_MAX + 1
+        frm = create_string_buffer(cap)
+        flen = c_size_t()
+        pflen = byref(flen)
+        user = c.rcv_ms
+        if user is None:
+            user = c.load_rcv()
+        if _get_ident() == _MAIN_IDENT:
+            first = SLICE_MS if user <= 0 or user > SLICE_MS else user
+            rc = _raw_receive_local(h, p, n, first, pgot, frm, cap, pflen)
+            if rc == _ERR_TIMEOUT:
+
+                def _in_core(step: int) -> int:
+                    return _raw_receive_local(h, p, n, step, pgot, frm, cap, pflen)
+
+                rc = c.sliced(rc, first, _in_core)
+        else:
+            rc = _raw_receive_local(h, p, n, user if user > 0 else -1, pgot, frm, cap, pflen)
+        if rc:
+            raise self._error(rc)
+        k = flen.value if flen.value < cap else cap - 1
+        return got.value, frm.raw[:k].decode("utf-8", "surrogateescape"), None
+
     def receive(self, size: int = MAX_DATAGRAM_PACKET_SIZE) -> Tuple[bytes, str, int]:
         """usocket's ``socket-receive``: ``(data, host, port)`` of one datagram.
 
         A datagram longer than ``size`` is cut to ``size`` bytes. Blocks up to
-        the socket's receive timeout (:class:`TimeoutError`).
+        the socket's receive timeout (:class:`TimeoutError`). On a
+        Unix-domain socket ``host`` is the sender's path ("" if unnamed) and
+        ``port`` is ``None``.
         """
         if type(size) is not int or size < 1:
             size = _size_arg(size, "size", 1)
         if size > _RAW_MAX:
             size = _RAW_MAX
-        c = self._c
-        if not c.sliced and _get_ident() == _MAIN_IDENT:
-            c.arm_slice()
-        start = _monotonic() if c.user_timeout_ms else 0.0
         pool = _buffers
         buf = pool.pop() if pool else None
         if buf is None or len(buf) < size:
             buf = (c_char * (size if size > _MIN_BUFFER else _MIN_BUFFER))()
+        if self._local:
+            try:
+                k, host, port = self._receive_local(buf, size)
+                return buf[:k], host, port  # type: ignore[return-value]
+            finally:
+                if len(pool) < _POOL_MAX and len(buf) <= _POOL_KEEP:
+                    pool.append(buf)
         scratch = self._scratch
         item = scratch.pop() if scratch else _new_dgram_scratch()
         peer = self._peer_cache
@@ -1039,12 +1213,20 @@ class DatagramSocket(Usocket):
             peer = self._peer()
         pa = item[1] if peer is False else None
         try:
-            rc = _raw_receive(self._h, buf, size, item[3], pa)
+            if _get_ident() == _MAIN_IDENT:
+                user = self._c.rcv_ms
+                if user is None:
+                    user = self._c.load_rcv()
+                first = user if 0 < user < SLICE_MS else SLICE_MS
+                rc = _raw_receive_for(self._h, buf, size, first, item[3], pa)
+            else:
+                first = 0
+                rc = _raw_receive(self._h, buf, size, item[3], pa)
             if rc:
-                self._retry_receive(rc, buf, size, item[3], pa, start)
-            data: bytes = buf[: item[2].value]  # type: ignore[assignment]
+                self._receive_again(rc, first, buf, size, item[3], pa)
             if peer is False:
                 peer = self._sender(item[0])
+            data: bytes = buf[: item[2].value]  # type: ignore[assignment]
         finally:
             scratch.append(item)
             if len(pool) < _POOL_MAX and len(buf) <= _POOL_KEEP:
@@ -1062,16 +1244,14 @@ class DatagramSocket(Usocket):
                     f"receive_into needs a writable buffer, not a read-only {type(buffer).__name__}"
                 ) from None
             if m.nbytes == 0:
-                raise InvalidArgumentError("receive_into needs a buffer of at least one byte", None, -1) from None
+                raise InvalidArgumentError("receive_into needs a buffer of at least one byte", None, USOCKET_ERR_INVALID_ARGUMENT) from None
             raise TypeError("receive_into needs a contiguous buffer") from None
         t = type(buffer)
         n = buffer.nbytes if t is memoryview else len(buffer) if t is bytearray else memoryview(buffer).nbytes
         if n > _RAW_MAX:
             n = _RAW_MAX
-        c = self._c
-        if not c.sliced and _get_ident() == _MAIN_IDENT:
-            c.arm_slice()
-        start = _monotonic() if c.user_timeout_ms else 0.0
+        if self._local:
+            return self._receive_local(p, n)
         scratch = self._scratch
         item = scratch.pop() if scratch else _new_dgram_scratch()
         peer = self._peer_cache
@@ -1079,9 +1259,17 @@ class DatagramSocket(Usocket):
             peer = self._peer()
         pa = item[1] if peer is False else None
         try:
-            rc = _raw_receive(self._h, p, n, item[3], pa)
+            if _get_ident() == _MAIN_IDENT:
+                user = self._c.rcv_ms
+                if user is None:
+                    user = self._c.load_rcv()
+                first = user if 0 < user < SLICE_MS else SLICE_MS
+                rc = _raw_receive_for(self._h, p, n, first, item[3], pa)
+            else:
+                first = 0
+                rc = _raw_receive(self._h, p, n, item[3], pa)
             if rc:
-                self._retry_receive(rc, p, n, item[3], pa, start)
+                self._receive_again(rc, first, p, n, item[3], pa)
             if peer is False:
                 peer = self._sender(item[0])
             return item[2].value, peer[0], peer[1]
@@ -1105,11 +1293,20 @@ def from_handle(handle: int, element_type: Any = bytes) -> Usocket:
 
     The object owns the handle from then on: closing it closes the handle.
     """
+    h = c_uint64(handle)
     kind = c_int32()
-    rc = lib.usocket_kind(c_uint64(handle), byref(kind))
+    rc = lib.usocket_kind(h, byref(kind))
     if rc:
         raise last_error(rc)
-    return _KIND_CLASSES[kind.value](handle, element_type_arg(element_type))
+    # a Unix-domain socket has a path (maybe ""), an IP socket WRONG_KIND
+    n = c_size_t()
+    buf = create_string_buffer(LOCAL_PATH_MAX + 1)
+    local = lib.has("usocket_local_path") and lib.usocket_local_path(h, buf, LOCAL_PATH_MAX + 1, byref(n)) == 0
+    return _KIND_CLASSES[kind.value](handle, element_type_arg(element_type), local=local)
+
+
+def _is_path(host: Any) -> bool:
+    return isinstance(host, os.PathLike)
 
 
 # ---------------------------------------------------------------- connect, listen
@@ -1117,7 +1314,7 @@ def from_handle(handle: int, element_type: Any = bytes) -> Usocket:
 
 def socket_connect(
     host: Any,
-    port: Any,
+    port: Any = None,
     *,
     protocol: Any = "stream",
     element_type: Any = bytes,
@@ -1136,6 +1333,13 @@ def socket_connect(
     timeout and also bounds the connect; ``connect_timeout`` bounds the
     connect alone. ``nodelay`` sets TCP_NODELAY (``"if_supported"`` counts
     as true).
+
+    Unix-domain sockets: a ``host`` that is an ``os.PathLike``
+    (``pathlib.Path``) connects to that path (``port`` is then optional and
+    ignored; a path starting with ``@`` is an abstract name). A
+    ``local_host`` that is an ``os.PathLike`` binds the socket to that path
+    first; with ``host=None`` and ``protocol="datagram"`` it gives an
+    unconnected local datagram socket bound there.
     """
     proto = protocol_arg(protocol)
     et = element_type_arg(element_type)
@@ -1145,6 +1349,18 @@ def socket_connect(
     opts.timeout_ms = seconds_to_ms(timeout, "timeout")
     opts.connect_timeout_ms = seconds_to_ms(connect_timeout, "connect_timeout")
     opts.nodelay = bool(nodelay)
+    out = c_uint64()
+    if _is_path(host) or (host is None and _is_path(local_host)):
+        if host is None and proto == STREAM:
+            raise TypeError("socket_connect: a stream socket needs a path to connect to")
+        hb = None if host is None else path_arg(host, "host")
+        opts.local_host = None if local_host is None else path_arg(local_host, "local_host")
+        rc = lib.usocket_connect_local(hb, byref(opts), byref(out))
+        if rc:
+            raise last_error(rc)
+        if proto == STREAM:
+            return StreamSocket(out.value, et, True)
+        return DatagramSocket(out.value, connected=hb is not None, local=True)
     lh = opt_host_arg(local_host, "local_host")
     opts.local_host = lh
     opts.local_port = port_arg(local_port, "local_port", allow_none=True)
@@ -1152,13 +1368,12 @@ def socket_connect(
         if proto == STREAM:
             raise TypeError("socket_connect: a stream socket needs a host to connect to")
         if port not in (None, 0):
-            raise InvalidArgumentError("socket_connect: a port without a host", None, -1)
+            raise InvalidArgumentError("socket_connect: a port without a host", None, USOCKET_ERR_INVALID_ARGUMENT)
         hb = None
         pt = 0
     else:
         hb = host_arg(host)
         pt = port_arg(port)
-    out = c_uint64()
     rc = lib.usocket_connect(hb, pt, byref(opts), byref(out))
     if rc:
         raise last_error(rc)
@@ -1169,20 +1384,23 @@ def socket_connect(
 
 def socket_listen(
     host: Any,
-    port: Any,
+    port: Any = None,
     *,
     reuse_address: bool = False,
-    backlog: int = 5,
+    backlog: int = USOCKET_DEFAULT_BACKLOG,
     element_type: Any = bytes,
 ) -> StreamServerSocket:
     """usocket's ``socket-listen``: a :class:`StreamServerSocket` on ``host``:``port``.
 
     ``host`` ``None``, ``""`` or ``"0.0.0.0"`` listen on every IPv4
     interface, ``"::"`` on every interface; port 0 (:data:`AUTO_PORT`) picks a
-    free port (see ``.local_port``).
+    free port (see ``.local_port``). A ``host`` that is an ``os.PathLike``
+    listens on that Unix-domain path (``port`` ignored; ``@name`` is an
+    abstract name); ``reuse_address`` then replaces a stale socket file.
     """
-    hb = opt_host_arg(host)
-    pt = port_arg(port, allow_none=True)
+    local = _is_path(host)
+    hb = path_arg(host, "host") if local else opt_host_arg(host)
+    pt = 0 if local else port_arg(port, allow_none=True)
     et = element_type_arg(element_type)
     backlog = _size_arg(backlog, "backlog", 0)
     opts = ListenOptions()
@@ -1190,10 +1408,13 @@ def socket_listen(
     opts.reuse_address = bool(reuse_address)
     opts.backlog = min(backlog, _INT31)
     out = c_uint64()
-    rc = lib.usocket_listen(hb, pt, byref(opts), byref(out))
+    if local:
+        rc = lib.usocket_listen_local(hb, byref(opts), byref(out))
+    else:
+        rc = lib.usocket_listen(hb, pt, byref(opts), byref(out))
     if rc:
         raise last_error(rc)
-    return StreamServerSocket(out.value, et)
+    return StreamServerSocket(out.value, et, local)
 
 
 # ---------------------------------------------------------------- names
@@ -1215,13 +1436,15 @@ def get_hosts_by_name(name: str) -> List[str]:
 
 
 def get_host_by_name(name: str) -> str:
-    """usocket's ``get-host-by-name``: the first address of ``name``."""
-    hosts = get_hosts_by_name(name)
-    if not hosts:
-        from .errors import NsHostNotFoundError
-
-        raise NsHostNotFoundError(f"{name!r} has no address", None, -25)
-    return hosts[0]
+    """usocket's ``get-host-by-name``: the first IPv4 address of ``name``, else
+    its first IPv6 address (usocket 0.8.9's rule, the core's
+    ``usocket_host_by_name``)."""
+    hb = host_arg(name, "name")
+    a = Address()
+    rc = lib.usocket_host_by_name(hb, byref(a))
+    if rc:
+        raise last_error(rc)
+    return format_address(a)
 
 
 def get_random_host_by_name(name: str) -> str:
@@ -1230,7 +1453,7 @@ def get_random_host_by_name(name: str) -> str:
     if not hosts:
         from .errors import NsHostNotFoundError
 
-        raise NsHostNotFoundError(f"{name!r} has no address", None, -25)
+        raise NsHostNotFoundError(f"{name!r} has no address", None, USOCKET_ERR_NS_HOST_NOT_FOUND)
     return random.choice(hosts)
 
 

@@ -9,10 +9,11 @@ from ctypes import byref, c_int64, c_size_t, c_uint8, c_uint64, pointer
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from . import _ffi
+from ._constants import USOCKET_ERR_INVALID_HANDLE, USOCKET_STATE_READ
 from ._socket import SLICE_MS, Usocket, _get_ident, seconds_to_ms
 from .errors import last_error
 
-_ERR_INVALID_HANDLE = -2
+_ERR_INVALID_HANDLE = USOCKET_ERR_INVALID_HANDLE
 _raw_wait = _ffi.raw["usocket_wait_for_input"]
 _raw_list_wait = _ffi.raw["usocket_wait_list_wait"]
 _MAIN_IDENT = threading.main_thread().ident
@@ -131,7 +132,7 @@ def wait_for_input(sockets: Any, timeout: Optional[float] = None, ready_only: bo
     if k:
         flags = bytes(states)
         if k == 1 and n > 8:
-            i = flags.index(1)
+            i = flags.index(USOCKET_STATE_READ)
             for s in socks:
                 s.state = None
             s = socks[i]
@@ -139,7 +140,7 @@ def wait_for_input(sockets: Any, timeout: Optional[float] = None, ready_only: bo
             ready.append(s)
         else:
             for s, f in zip(socks, flags):
-                if f:
+                if f == USOCKET_STATE_READ:
                     s.state = _READ
                     ready.append(s)
                 else:

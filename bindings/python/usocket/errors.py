@@ -18,9 +18,11 @@ errno behind it (``.errno``, ``None`` if none), the core's status code
 from __future__ import annotations
 
 import builtins
+import errno as _errno
 import socket as _socket
 from typing import Dict, Optional, Type
 
+from . import _constants as _C
 from . import _ffi
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "NsNoRecoveryError",
     "NsUnknownError",
     "InvalidSocketStreamError",
+    "PathNotFoundError",
     "exception_class",
     "condition_classes",
 ]
@@ -72,6 +75,9 @@ class SocketError(OSError):
     condition: str = "socket-error"
     #: The core's status code for the class (0 for the abstract ones).
     code: int = 0
+    #: On a :class:`TimeoutError` of a whole write (a stream's write or
+    #: flush): how many bytes went out before the send timeout; else None.
+    written: Optional[int] = None
 
     def __init__(self, message: str = "", errno: Optional[int] = None, code: Optional[int] = None) -> None:
         if errno:
@@ -98,72 +104,78 @@ SocketError.__module__ = "usocket"
 
 # The hierarchy, in the order of the core's codes (src/error.rs).
 InvalidArgumentError = _cls(
-    "InvalidArgumentError", "invalid-argument-error", -1, SocketError, ValueError,
+    "InvalidArgumentError", "invalid-argument-error", _C.USOCKET_ERR_INVALID_ARGUMENT, SocketError, ValueError,
     doc="A bad argument: a NUL in a host, a port out of range, an unknown option (also ValueError).",
 )
 InvalidHandleError = _cls(
-    "InvalidHandleError", "invalid-handle-error", -2, SocketError,
+    "InvalidHandleError", "invalid-handle-error", _C.USOCKET_ERR_INVALID_HANDLE, SocketError,
     doc="The socket (or wait list) is closed, or was closed during the call.",
 )
 WrongKindError = _cls(
-    "WrongKindError", "wrong-kind-error", -3, SocketError,
+    "WrongKindError", "wrong-kind-error", _C.USOCKET_ERR_WRONG_KIND, SocketError,
     doc="A call on the wrong kind of socket: a stream call on a datagram socket and so on.",
 )
-InternalError = _cls("InternalError", "internal-error", -4, SocketError, doc="A bug in the core.")
+InternalError = _cls("InternalError", "internal-error", _C.USOCKET_ERR_INTERNAL, SocketError, doc="A bug in the core.")
 UnknownError = _cls(
-    "UnknownError", "unknown-error", -5, SocketError,
+    "UnknownError", "unknown-error", _C.USOCKET_ERR_UNKNOWN, SocketError,
     doc="An OS error with no more precise class; see ``.errno``.",
 )
-AddressInUseError = _cls("AddressInUseError", "address-in-use-error", -6, SocketError)
-AddressNotAvailableError = _cls("AddressNotAvailableError", "address-not-available-error", -7, SocketError)
-BadFileDescriptorError = _cls("BadFileDescriptorError", "bad-file-descriptor-error", -8, SocketError)
+AddressInUseError = _cls("AddressInUseError", "address-in-use-error", _C.USOCKET_ERR_ADDRESS_IN_USE, SocketError)
+AddressNotAvailableError = _cls("AddressNotAvailableError", "address-not-available-error", _C.USOCKET_ERR_ADDRESS_NOT_AVAILABLE, SocketError)
+BadFileDescriptorError = _cls("BadFileDescriptorError", "bad-file-descriptor-error", _C.USOCKET_ERR_BAD_FILE_DESCRIPTOR, SocketError)
 ConnectionRefusedError = _cls(
-    "ConnectionRefusedError", "connection-refused-error", -9, SocketError, builtins.ConnectionRefusedError
+    "ConnectionRefusedError", "connection-refused-error", _C.USOCKET_ERR_CONNECTION_REFUSED, SocketError, builtins.ConnectionRefusedError
 )
 ConnectionAbortedError = _cls(
-    "ConnectionAbortedError", "connection-aborted-error", -10, SocketError, builtins.ConnectionAbortedError
+    "ConnectionAbortedError", "connection-aborted-error", _C.USOCKET_ERR_CONNECTION_ABORTED, SocketError, builtins.ConnectionAbortedError
 )
 ConnectionResetError = _cls(
-    "ConnectionResetError", "connection-reset-error", -11, SocketError, builtins.ConnectionResetError
+    "ConnectionResetError", "connection-reset-error", _C.USOCKET_ERR_CONNECTION_RESET, SocketError, builtins.ConnectionResetError
 )
-NoBuffersError = _cls("NoBuffersError", "no-buffers-error", -12, SocketError)
-OperationNotSupportedError = _cls("OperationNotSupportedError", "operation-not-supported-error", -13, SocketError)
+NoBuffersError = _cls("NoBuffersError", "no-buffers-error", _C.USOCKET_ERR_NO_BUFFERS, SocketError)
+OperationNotSupportedError = _cls("OperationNotSupportedError", "operation-not-supported-error", _C.USOCKET_ERR_OPERATION_NOT_SUPPORTED, SocketError)
 OperationNotPermittedError = _cls(
-    "OperationNotPermittedError", "operation-not-permitted-error", -14, SocketError, builtins.PermissionError
+    "OperationNotPermittedError", "operation-not-permitted-error", _C.USOCKET_ERR_OPERATION_NOT_PERMITTED, SocketError, builtins.PermissionError
 )
-ProtocolNotSupportedError = _cls("ProtocolNotSupportedError", "protocol-not-supported-error", -15, SocketError)
+ProtocolNotSupportedError = _cls("ProtocolNotSupportedError", "protocol-not-supported-error", _C.USOCKET_ERR_PROTOCOL_NOT_SUPPORTED, SocketError)
 SocketTypeNotSupportedError = _cls(
-    "SocketTypeNotSupportedError", "socket-type-not-supported-error", -16, SocketError
+    "SocketTypeNotSupportedError", "socket-type-not-supported-error", _C.USOCKET_ERR_SOCKET_TYPE_NOT_SUPPORTED, SocketError
 )
-NetworkUnreachableError = _cls("NetworkUnreachableError", "network-unreachable-error", -17, SocketError)
-NetworkDownError = _cls("NetworkDownError", "network-down-error", -18, SocketError)
-NetworkResetError = _cls("NetworkResetError", "network-reset-error", -19, SocketError)
-HostDownError = _cls("HostDownError", "host-down-error", -20, SocketError)
-HostUnreachableError = _cls("HostUnreachableError", "host-unreachable-error", -21, SocketError)
+NetworkUnreachableError = _cls("NetworkUnreachableError", "network-unreachable-error", _C.USOCKET_ERR_NETWORK_UNREACHABLE, SocketError)
+NetworkDownError = _cls("NetworkDownError", "network-down-error", _C.USOCKET_ERR_NETWORK_DOWN, SocketError)
+NetworkResetError = _cls("NetworkResetError", "network-reset-error", _C.USOCKET_ERR_NETWORK_RESET, SocketError)
+HostDownError = _cls("HostDownError", "host-down-error", _C.USOCKET_ERR_HOST_DOWN, SocketError)
+HostUnreachableError = _cls("HostUnreachableError", "host-unreachable-error", _C.USOCKET_ERR_HOST_UNREACHABLE, SocketError)
 ShutdownError = _cls(
-    "ShutdownError", "shutdown-error", -22, SocketError, builtins.BrokenPipeError,
+    "ShutdownError", "shutdown-error", _C.USOCKET_ERR_SHUTDOWN, SocketError, builtins.BrokenPipeError,
     doc="Writing after the connection was shut down or the peer went away (also BrokenPipeError).",
 )
-TimeoutError = _cls("TimeoutError", "timeout-error", -23, SocketError, builtins.TimeoutError)
-InvalidSocketError = _cls("InvalidSocketError", "invalid-socket-error", -24, SocketError)
+TimeoutError = _cls("TimeoutError", "timeout-error", _C.USOCKET_ERR_TIMEOUT, SocketError, builtins.TimeoutError)
+InvalidSocketError = _cls("InvalidSocketError", "invalid-socket-error", _C.USOCKET_ERR_INVALID_SOCKET, SocketError)
 NsCondition = _cls(
     "NsCondition", "ns-condition", 0, SocketError, _socket.gaierror,
     doc="usocket's ``ns-condition``: a name-service outcome (also socket.gaierror).",
 )
 NsError = _cls("NsError", "ns-error", 0, NsCondition, doc="usocket's ``ns-error``.")
-NsHostNotFoundError = _cls("NsHostNotFoundError", "ns-host-not-found-error", -25, NsError)
+NsHostNotFoundError = _cls("NsHostNotFoundError", "ns-host-not-found-error", _C.USOCKET_ERR_NS_HOST_NOT_FOUND, NsError)
 NsTryAgainCondition = _cls(
-    "NsTryAgainCondition", "ns-try-again-condition", -26, NsCondition,
+    "NsTryAgainCondition", "ns-try-again-condition", _C.USOCKET_ERR_NS_TRY_AGAIN, NsCondition,
     doc="The name service failed for now; trying again may work.",
 )
-NsNoRecoveryError = _cls("NsNoRecoveryError", "ns-no-recovery-error", -27, NsError)
-NsUnknownError = _cls("NsUnknownError", "ns-unknown-error", -28, NsError)
-InvalidSocketStreamError = _cls("InvalidSocketStreamError", "invalid-socket-stream-error", -29, SocketError)
+NsNoRecoveryError = _cls("NsNoRecoveryError", "ns-no-recovery-error", _C.USOCKET_ERR_NS_NO_RECOVERY, NsError)
+NsUnknownError = _cls("NsUnknownError", "ns-unknown-error", _C.USOCKET_ERR_NS_UNKNOWN, NsError)
+InvalidSocketStreamError = _cls("InvalidSocketStreamError", "invalid-socket-stream-error", _C.USOCKET_ERR_INVALID_SOCKET_STREAM, SocketError)
+
+PathNotFoundError = _cls(
+    "PathNotFoundError", "unknown-error", _C.USOCKET_ERR_UNKNOWN, UnknownError, builtins.FileNotFoundError,
+    doc="A Unix-domain socket path that does not exist (ENOENT): usocket's ``unknown-error``, "
+    "also Python's FileNotFoundError.",
+)
 
 _BY_CODE: Dict[int, Type[SocketError]] = {}
 _BY_NAME: Dict[str, Type[SocketError]] = {}
 for _c in list(globals().values()):
-    if isinstance(_c, type) and issubclass(_c, SocketError) and _c is not SocketError:
+    if isinstance(_c, type) and issubclass(_c, SocketError) and _c not in (SocketError, PathNotFoundError):
         _BY_NAME[_c.condition] = _c
         if _c.code:
             _BY_CODE[_c.code] = _c
@@ -208,6 +220,8 @@ def last_error(rc: int, context: Optional[str] = None) -> SocketError:
         errno = None
         message = ""
     cls = exception_class(rc)
+    if cls is UnknownError and errno == _errno.ENOENT:
+        cls = PathNotFoundError
     if not message:
         message = cls.condition
     if context:
