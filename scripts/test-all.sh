@@ -21,7 +21,10 @@ stage examples   180 make --no-print-directory test-examples
 stage python     300 ./bindings/python/run-tests.sh
 stage lisp       400 ./bindings/lisp/run-tests.sh
 stage hardening  420 env USOCKET_HARDENING_NO_BUILD=1 ./tests/hardening/run.sh
-stage bench      240 ./bench/run.sh QUICK=1
+# `make bench QUICK=1`, as the README describes this stage: fails when the
+# benchmark code is broken (exit 1) or a measured implementation crashed or
+# failed (exit 2); a missed speed target is only reported (bench/run.py).
+stage bench      240 make --no-print-directory bench QUICK=1
 echo
 [ -n "$failures" ] && echo "failed stages:$failures"
 echo "stages: $passed passed, $failed failed"
