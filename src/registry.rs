@@ -46,6 +46,8 @@ struct Slot {
 struct Table {
     slots: Vec<Slot>,
     free: Vec<u32>,
+    /// Handles open in this shard (counted under its lock: no shared counter).
+    live: usize,
 }
 
 /// The registry is split into shards, each with its own lock: a thread
@@ -58,7 +60,6 @@ const SHARDS: usize = 1 << SHARD_BITS;
 const MAX_SLOTS: usize = (1 << (32 - SHARD_BITS)) - 1;
 
 static TABLES: Lazy<[RwLock<Table>; SHARDS]> = Lazy::new(|| std::array::from_fn(|_| RwLock::new(Table::default())));
-static LIVE: AtomicUsize = AtomicUsize::new(0);
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
@@ -73,24 +74,27 @@ fn split(handle: u64) -> (usize, usize, u32) {
 }
 
 /// Registers a socket and tells it its handle: the one way a socket gets one.
+/// The handle is set before the socket is visible to any lookup.
 pub fn register_socket(s: Arc<Socket>) -> Result<u64> {
-    let handle = insert(Object::Socket(s.clone()))?;
-    s.set_handle(handle);
-    Ok(handle)
+    insert(|handle| {
+        s.set_handle(handle);
+        Object::Socket(s)
+    })
 }
 
 /// Registers a wait list.
 pub fn register_wait_list(list: Arc<WaitList>) -> Result<u64> {
-    insert(Object::WaitList(list))
+    insert(|_| Object::WaitList(list))
 }
 
 /// Registers a server.
 pub fn register_server(server: Arc<Server>) -> Result<u64> {
-    insert(Object::Server(server))
+    insert(|_| Object::Server(server))
 }
 
-/// Registers `object` and returns its new handle.
-fn insert(object: Object) -> Result<u64> {
+/// Registers the object `make` makes for its new handle, under the shard's
+/// lock, and returns the handle.
+fn insert(make: impl FnOnce(u64) -> Object) -> Result<u64> {
     let shard = MY_SHARD.try_with(|s| *s).unwrap_or(0);
     let mut table = TABLES[shard].write();
     let slot = match table.free.pop() {
@@ -104,9 +108,9 @@ fn insert(object: Object) -> Result<u64> {
         }
     };
     let entry = &mut table.slots[slot];
-    entry.object = Some(object);
     let handle = ((entry.generation as u64) << 32) | ((slot as u64) << SHARD_BITS) | shard as u64;
-    LIVE.fetch_add(1, Ordering::Relaxed);
+    entry.object = Some(make(handle));
+    table.live += 1;
     Ok(handle)
 }
 
@@ -134,13 +138,13 @@ pub fn remove(handle: u64) -> Result<Object> {
         entry.generation += 1;
         table.free.push(slot as u32);
     }
-    LIVE.fetch_sub(1, Ordering::Relaxed);
+    table.live -= 1;
     Ok(object)
 }
 
 /// How many handles are open now (for tests and leak checks).
 pub fn live_count() -> usize {
-    LIVE.load(Ordering::Relaxed)
+    TABLES.iter().map(|t| t.read().live).sum()
 }
 
 /// Tests only: sets the generation of every free slot, so a test can see a
@@ -149,7 +153,7 @@ pub fn live_count() -> usize {
 pub fn debug_age_free_slots(generation: u32) {
     for table in TABLES.iter() {
         let mut table = table.write();
-        let Table { slots, free } = &mut *table;
+        let Table { slots, free, .. } = &mut *table;
         for &slot in free.iter() {
             slots[slot as usize].generation = generation;
         }

@@ -96,8 +96,10 @@ impl Drop for Socket {
     }
 }
 
-/// How many closed socket objects a thread keeps for reuse.
-const POOL_SIZE: usize = 64;
+/// How many closed socket objects a thread keeps for reuse: enough for a
+/// burst of connections accepted before any is closed (a few hundred KiB at
+/// most, and only on a thread that closed that many).
+const POOL_SIZE: usize = 4096;
 
 thread_local! {
     static POOL: RefCell<Vec<Arc<Socket>>> = const { RefCell::new(Vec::new()) };
