@@ -79,6 +79,8 @@ pub struct Socket {
     pub(crate) receive_timeout_ms: AtomicI64,
     /// Send timeout in ms, 0 for none (mirrors SO_SNDTIMEO).
     pub(crate) send_timeout_ms: AtomicI64,
+    /// The last bounded receive found data waiting (see `receiving`).
+    data_waiting: AtomicBool,
     /// The wait lists (or other sets) this socket is in.
     lists: Mutex<Vec<Weak<dyn Membership>>>,
     /// The socket's address family, learnt on first need (datagram sends).
@@ -132,6 +134,7 @@ impl Socket {
                 *dead.handle.get_mut() = 0;
                 *dead.receive_timeout_ms.get_mut() = 0;
                 *dead.send_timeout_ms.get_mut() = 0;
+                *dead.data_waiting.get_mut() = true;
                 dead.lists.get_mut().clear();
                 dead.is_ipv4.take();
                 return spare;
@@ -147,6 +150,7 @@ impl Socket {
             handle: AtomicU64::new(0),
             receive_timeout_ms: AtomicI64::new(0),
             send_timeout_ms: AtomicI64::new(0),
+            data_waiting: AtomicBool::new(true),
             lists: Mutex::new(Vec::new()),
             is_ipv4: once_cell::sync::OnceCell::new(),
             bound_file: Mutex::new(None),
@@ -292,30 +296,55 @@ impl Socket {
     /// than the socket's own timeout, which it neither reads nor changes:
     /// the call is made without blocking, and while it would block the
     /// thread waits in `poll` for the time left.
-    pub(crate) fn blocking_for<F>(&self, what: &str, events: libc::c_short, timeout_ms: i64, mut op: F) -> Result<isize>
+    pub(crate) fn blocking_for<F>(&self, what: &str, events: libc::c_short, timeout_ms: i64, op: F) -> Result<isize>
     where
         F: FnMut(libc::c_int) -> isize,
     {
-        let n = op(libc::MSG_DONTWAIT);
-        if n >= 0 {
-            return Ok(n);
-        }
-        let e = errno();
-        if e != libc::EINTR && e != libc::EAGAIN && e != libc::EWOULDBLOCK {
-            return Err(self.fail(e, what));
-        }
-        self.retry_interrupted(what, events, Deadline::after_ms(timeout_ms), op)
+        self.bounded(what, events, timeout_ms, true, op).map(|(n, _)| n)
     }
 
-    /// A receive-like call waiting as `wait` says.
+    /// `blocking_for`, trying the call before waiting only when `try_first`
+    /// (else it waits in `poll` first: a reply that is not there yet then
+    /// costs poll and the call, not the call, poll and the call again).
+    /// Also says whether it had to wait.
+    fn bounded<F>(&self, what: &str, events: libc::c_short, timeout_ms: i64, try_first: bool, mut op: F) -> Result<(isize, bool)>
+    where
+        F: FnMut(libc::c_int) -> isize,
+    {
+        if try_first || timeout_ms == 0 {
+            let n = op(libc::MSG_DONTWAIT);
+            if n >= 0 {
+                return Ok((n, false));
+            }
+            let e = errno();
+            if e != libc::EINTR && e != libc::EAGAIN && e != libc::EWOULDBLOCK {
+                return Err(self.fail(e, what));
+            }
+        }
+        self.retry_interrupted(what, events, Deadline::after_ms(timeout_ms), op).map(|n| (n, true))
+    }
+
+    /// A receive-like call waiting as `wait` says. A bounded one tries the
+    /// call first only while data has been waiting: after it had to wait
+    /// (request and reply), it waits first, until a receive fills all of
+    /// `full_at` bytes (a stream with more to read; datagrams pass
+    /// usize::MAX).
     #[inline]
-    pub(crate) fn receiving<F>(&self, what: &str, wait: Wait, op: F) -> Result<isize>
+    pub(crate) fn receiving<F>(&self, what: &str, wait: Wait, full_at: usize, op: F) -> Result<isize>
     where
         F: FnMut(libc::c_int) -> isize,
     {
         match wait {
             Wait::SocketTimeout => self.blocking_in(what, op),
-            Wait::For(ms) => self.blocking_for(what, libc::POLLIN, ms, op),
+            Wait::For(ms) => {
+                let waiting = self.data_waiting.load(Ordering::Relaxed);
+                let (n, waited) = self.bounded(what, libc::POLLIN, ms, waiting, op)?;
+                let now_waiting = !waited || n as usize >= full_at;
+                if now_waiting != waiting {
+                    self.data_waiting.store(now_waiting, Ordering::Relaxed);
+                }
+                Ok(n)
+            }
         }
     }
 
