@@ -1101,6 +1101,8 @@ class DatagramSocket(Usocket):
         self._last_from: Tuple[bytes, str, int] = (b"", "", 0)
         # the last destination host, encoded: (host object, bytes)
         self._last_host: Tuple[Any, Optional[bytes]] = (None, None)
+        # out-parameters of the fast paths (popped: concurrent calls never share one)
+        self._outs: List[Any] = []
 
     def send(self, data: Any, host: Any = None, port: Any = None) -> int:
         """usocket's ``socket-send``: send one datagram; returns the bytes sent.
@@ -1109,6 +1111,18 @@ class DatagramSocket(Usocket):
         connected one. On a Unix-domain socket ``host`` is the destination's
         path (str or ``os.PathLike``) and ``port`` is ignored.
         """
+        if host is None and port is None and type(data) is bytes and not self._local:
+            # the fast path: bytes on a connected IP socket, one core call
+            n = len(data)
+            if n <= _RAW_MAX:
+                outs = self._outs
+                out = outs.pop() if outs else pointer(c_size_t())
+                rc = _raw_send(self._h, data, n, None, 0, out)
+                k = out[0]
+                outs.append(out)
+                if rc:
+                    raise self._error(rc)
+                return k  # type: ignore[no-any-return]
         if host is None:
             if port is not None and not self._local:
                 raise InvalidArgumentError("send: a port without a host", None, USOCKET_ERR_INVALID_ARGUMENT)
@@ -1219,6 +1233,29 @@ class DatagramSocket(Usocket):
         Unix-domain socket ``host`` is the sender's path ("" if unnamed) and
         ``port`` is ``None``.
         """
+        peer = self._peer_cache
+        if peer and type(size) is int and 0 < size <= _MIN_BUFFER:
+            # the fast path: a connected IP socket whose peer is known (every
+            # datagram's sender), a pooled buffer, one core call
+            bufs = _buffers
+            buf = bufs.pop() if bufs else (c_char * _MIN_BUFFER)()
+            outs = self._outs
+            out = outs.pop() if outs else pointer(c_size_t())
+            step = self._c.rstep
+            if step is None:
+                step = self._c.first_step()
+            rc = _raw_receive_for(self._h, buf, size, step, out, None)
+            if rc:
+                try:
+                    self._receive_again(rc, step, buf, size, out, None)
+                except BaseException:
+                    bufs.append(buf)
+                    raise
+            data: bytes = buf[: out[0]]  # type: ignore[assignment]
+            if len(bufs) < _POOL_MAX:
+                bufs.append(buf)
+            outs.append(out)
+            return data, peer[0], peer[1]
         if type(size) is not int or size < 1:
             size = _size_arg(size, "size", 1)
         if size > _RAW_MAX:
@@ -1249,7 +1286,7 @@ class DatagramSocket(Usocket):
                 self._receive_again(rc, first, buf, size, item[3], pa)
             if peer is False:
                 peer = self._sender(item[0])
-            data: bytes = buf[: item[2].value]  # type: ignore[assignment]
+            data = buf[: item[2].value]
         finally:
             scratch.append(item)
             if len(pool) < _POOL_MAX and len(buf) <= _POOL_KEEP:
