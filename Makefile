@@ -76,9 +76,14 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/usocket.h $(DESTDIR)$(PREFIX)/include/usocket.h
 	install -m 755 $(LIBDIR)/libusocket.so $(DESTDIR)$(PREFIX)/lib/libusocket.so.$(VERSION)
+	# Stripped, with the debug info beside it (gdb finds it by the debuglink).
+	cd $(DESTDIR)$(PREFIX)/lib && objcopy --only-keep-debug libusocket.so.$(VERSION) libusocket.so.$(VERSION).debug && \
+	  chmod 644 libusocket.so.$(VERSION).debug && strip --strip-unneeded libusocket.so.$(VERSION) && \
+	  objcopy --add-gnu-debuglink=libusocket.so.$(VERSION).debug libusocket.so.$(VERSION)
 	ln -sf libusocket.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libusocket.so.$(MAJOR)
 	ln -sf libusocket.so.$(MAJOR) $(DESTDIR)$(PREFIX)/lib/libusocket.so
 	install -m 644 $(LIBDIR)/libusocket.a $(DESTDIR)$(PREFIX)/lib/libusocket.a
+	strip --strip-debug $(DESTDIR)$(PREFIX)/lib/libusocket.a
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' usocket.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/usocket.pc
 
 uninstall:

@@ -21,7 +21,7 @@ failed=0
 ok() { passed=$((passed + 1)); echo "ok   $*"; }
 bad() { failed=$((failed + 1)); echo "FAIL $*"; }
 
-for e in echo_server echo_client udp_exchange wait_loop; do
+for e in echo_server echo_client udp_exchange wait_loop local_echo_server local_echo_client; do
     if [ ! -x "$B/$e" ]; then
         echo "examples-c/run.sh: $B/$e is missing: building the examples"
         make --no-print-directory examples || exit 2
@@ -74,7 +74,8 @@ wait_exit() {
 
 # ---------------------------------------------------------------------------
 echo "=== they build with plain cc, as a user would"
-for f in examples-c/echo_server.c examples-c/echo_client.c examples-c/udp_exchange.c examples-c/wait_loop.c; do
+for f in examples-c/echo_server.c examples-c/echo_client.c examples-c/udp_exchange.c examples-c/wait_loop.c \
+    examples-c/local_echo_server.c examples-c/local_echo_client.c; do
     if ${CC:-cc} -std=c99 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only "$f" 2> "$WORK/cc.err"; then
         ok "$f compiles with cc -std=c99 -Wall -Wextra -Werror -pedantic (no -D_GNU_SOURCE)"
     else
@@ -200,6 +201,129 @@ if start_server wait_loop 0 $((N + 1)); then
     fi
 else
     bad "wait_loop starts"
+fi
+
+# ---------------------------------------------------------------------------
+echo "=== local_echo_server and local_echo_client: Unix-domain sockets"
+# start_local NAME PATH ARGS...: runs NAME in the background until it prints
+# "listening on PATH"; sets SERVER_PID.
+start_local() {
+    local name=$1 path=$2 i
+    shift 2
+    "$B/$name" "$path" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
+    SERVER_PID=$!
+    PIDS="$PIDS $SERVER_PID"
+    for i in $(seq 1 500); do
+        grep -qx "listening on $path" "$WORK/$name.out" && return 0
+        kill -0 "$SERVER_PID" 2> /dev/null || break
+        sleep 0.01
+    done
+    echo "  $name did not start:"
+    sed 's/^/    /' "$WORK/$name.out" "$WORK/$name.err"
+    return 1
+}
+SOCK=$WORK/echo.sock
+if start_local local_echo_server "$SOCK" 4; then
+    ok "local_echo_server listens on $SOCK"
+    out=$("$B/local_echo_client" "$SOCK" "hello from C, locally" 2>&1)
+    echo "$out" | sed 's/^/    /'
+    if [ "$(echo "$out" | sed -n 's/^received: //p')" = "hello from C, locally" ]; then
+        ok "local_echo_client: the echo came back"
+    else
+        bad "local_echo_client: the echo"
+    fi
+    big=$(head -c 60000 /dev/urandom | base64 -w 0)
+    if out=$("$B/local_echo_client" "$SOCK" "$big" 2>&1) && [ "$(echo "$out" | sed -n 's/^received: //p')" = "$big" ]; then
+        ok "local_echo_client: an 80 kB message came back whole"
+    else
+        bad "local_echo_client: an 80 kB message"
+    fi
+    # socat, a client no one here wrote
+    if command -v socat > /dev/null; then
+        got=$(printf 'via socat' | timeout 20 socat -t 5 - "UNIX-CONNECT:$SOCK" 2>&1)
+        if [ "$got" = "via socat" ]; then ok "socat UNIX-CONNECT: echoed"; else bad "socat UNIX-CONNECT got: $got"; fi
+    else
+        bad "socat is installed (scripts/setup.sh)"
+    fi
+    # a second server on the live path: address-in-use-error (which stops
+    # after probing it, so it takes the place of the server's 4th client)
+    if "$B/local_echo_server" "$SOCK" 1 > "$WORK/second.out" 2>&1; then
+        bad "a second local_echo_server on a live path started"
+    elif grep -q 'address-in-use-error' "$WORK/second.out"; then
+        ok "a second server on a live path: $(cat "$WORK/second.out")"
+    else
+        bad "a second server on a live path said: $(cat "$WORK/second.out")"
+    fi
+    if wait_exit "$SERVER_PID" 10; then
+        ok "local_echo_server exits after its 4 clients"
+    else
+        bad "local_echo_server exits after its 4 clients"
+    fi
+    sed 's/^/    /' "$WORK/local_echo_server.out"
+    if [ "$(grep -c "^client pid [0-9]* uid $(id -u) connected\$" "$WORK/local_echo_server.out")" = 4 ] &&
+        grep -q 'done: 21 bytes echoed' "$WORK/local_echo_server.out" &&
+        grep -q '^served 4 clients' "$WORK/local_echo_server.out"; then
+        ok "local_echo_server reports each client's pid and uid"
+    else
+        bad "local_echo_server output"
+    fi
+    if [ ! -e "$SOCK" ]; then ok "the socket file is gone after the server closed"; else bad "$SOCK outlived its server"; fi
+    if "$B/local_echo_client" "$SOCK" "anyone?" > "$WORK/enoent.out" 2>&1; then
+        bad "local_echo_client to a missing path should fail"
+    elif grep -q 'unknown-error.*errno 2)' "$WORK/enoent.out"; then
+        ok "local_echo_client to a missing path: $(cat "$WORK/enoent.out")"
+    else
+        bad "local_echo_client to a missing path said: $(cat "$WORK/enoent.out")"
+    fi
+else
+    bad "local_echo_server starts"
+fi
+# A stale socket file (a server that died without closing): refused, then
+# replaced by a new server.
+if python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$SOCK" && [ -S "$SOCK" ]; then
+    if "$B/local_echo_client" "$SOCK" > "$WORK/stale.out" 2>&1; then
+        bad "local_echo_client to a stale socket file should fail"
+    elif grep -q 'connection-refused-error' "$WORK/stale.out"; then
+        ok "local_echo_client to a stale socket file: $(cat "$WORK/stale.out")"
+    else
+        bad "local_echo_client to a stale socket file said: $(cat "$WORK/stale.out")"
+    fi
+    if start_local local_echo_server "$SOCK" 1 && out=$("$B/local_echo_client" "$SOCK" "after the stale one" 2>&1) &&
+        wait_exit "$SERVER_PID" 10; then
+        ok "a server replaced the stale socket file and served"
+    else
+        bad "a server on a stale socket file: $out"
+    fi
+else
+    bad "making a stale socket file with python3"
+fi
+# A regular file in the way is never replaced.
+printf 'precious' > "$WORK/regular"
+if "$B/local_echo_server" "$WORK/regular" 1 > "$WORK/regular.out" 2>&1; then
+    bad "local_echo_server on a regular file started"
+elif grep -q 'address-in-use-error' "$WORK/regular.out" && [ "$(cat "$WORK/regular")" = precious ]; then
+    ok "a regular file in the way: address-in-use-error, the file untouched"
+else
+    bad "a regular file in the way: $(cat "$WORK/regular.out")"
+fi
+# The abstract namespace: no file; socat's ABSTRACT-CONNECT reaches @name.
+NAME=usocket-examples-$$
+if start_local local_echo_server "@$NAME" 2; then
+    out=$("$B/local_echo_client" "@$NAME" "abstractly" 2>&1)
+    if [ "$(echo "$out" | sed -n 's/^received: //p')" = "abstractly" ]; then
+        ok "local_echo_client @$NAME: echoed"
+    else
+        bad "local_echo_client @$NAME: $out"
+    fi
+    got=$(printf 'socat, abstractly' | timeout 20 socat -t 5 - "ABSTRACT-CONNECT:$NAME" 2>&1)
+    if [ "$got" = "socat, abstractly" ]; then
+        ok "socat ABSTRACT-CONNECT:$NAME reaches our @$NAME"
+    else
+        bad "socat ABSTRACT-CONNECT got: $got"
+    fi
+    if wait_exit "$SERVER_PID" 10; then ok "local_echo_server @$NAME exits after 2 clients"; else bad "local_echo_server @$NAME exits"; fi
+else
+    bad "local_echo_server @$NAME starts"
 fi
 
 # ---------------------------------------------------------------------------

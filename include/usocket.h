@@ -226,6 +226,30 @@ typedef struct usocket_address {
 // and a handle is never reused after `usocket_close`.
 typedef uint64_t usocket_t;
 
+// Options for `usocket_connect`. Fill with `usocket_connect_options_init` first.
+typedef struct usocket_connect_options {
+  // `USOCKET_STREAM` (default) or `USOCKET_DATAGRAM`.
+  int32_t protocol;
+  // Read/receive timeout in ms (SO_RCVTIMEO); also bounds the connect. <= 0: none.
+  int64_t timeout_ms;
+  // Bound for the connect alone; <= 0: `timeout_ms` if set, else the OS's.
+  int64_t connect_timeout_ms;
+  // TCP_NODELAY; default true.
+  bool nodelay;
+  // Bind to this local host before connecting; NULL: any.
+  const char *local_host;
+  // Bind to this local port before connecting; 0: any.
+  uint16_t local_port;
+} usocket_connect_options;
+
+// Options for `usocket_listen`. Fill with `usocket_listen_options_init` first.
+typedef struct usocket_listen_options {
+  // SO_REUSEADDR; default false.
+  bool reuse_address;
+  // Length of the queue of connections not yet accepted; default 5.
+  int32_t backlog;
+} usocket_listen_options;
+
 // Options for `usocket_server_new`. Fill with `usocket_server_options_init` first.
 typedef struct usocket_server_options {
   // `USOCKET_STREAM` (TCP, default) or `USOCKET_DATAGRAM` (UDP).
@@ -275,30 +299,6 @@ typedef size_t (*usocket_udp_handler)(void *user_data,
                                       const struct usocket_address *peer,
                                       uint8_t *reply,
                                       size_t reply_cap);
-
-// Options for `usocket_connect`. Fill with `usocket_connect_options_init` first.
-typedef struct usocket_connect_options {
-  // `USOCKET_STREAM` (default) or `USOCKET_DATAGRAM`.
-  int32_t protocol;
-  // Read/receive timeout in ms (SO_RCVTIMEO); also bounds the connect. <= 0: none.
-  int64_t timeout_ms;
-  // Bound for the connect alone; <= 0: `timeout_ms` if set, else the OS's.
-  int64_t connect_timeout_ms;
-  // TCP_NODELAY; default true.
-  bool nodelay;
-  // Bind to this local host before connecting; NULL: any.
-  const char *local_host;
-  // Bind to this local port before connecting; 0: any.
-  uint16_t local_port;
-} usocket_connect_options;
-
-// Options for `usocket_listen`. Fill with `usocket_listen_options_init` first.
-typedef struct usocket_listen_options {
-  // SO_REUSEADDR; default false.
-  bool reuse_address;
-  // Length of the queue of connections not yet accepted; default 5.
-  int32_t backlog;
-} usocket_listen_options;
 
 #ifdef __cplusplus
 extern "C" {
@@ -366,6 +366,125 @@ const char *usocket_error_name(int32_t code);
 
 // The library's version, "MAJOR.MINOR.PATCH"; a static string.
 const char *usocket_version(void);
+
+// Opens a Unix-domain socket (`AF_UNIX`). `path` is UTF-8; a leading `@`
+// names Linux's abstract namespace (`@x` is the abstract name `x`, its
+// address exactly as long as the name, so other programs' `@x` is ours).
+// A path (or abstract name) longer than `USOCKET_LOCAL_PATH_MAX` (107)
+// bytes, or "": INVALID_ARGUMENT.
+//
+// - `opts->protocol` `USOCKET_STREAM` (default): connects to `path`
+//   (required: NULL is INVALID_ARGUMENT), bounded by
+//   `connect_timeout_ms`, else `timeout_ms` (a Unix-domain connect waits
+//   only while the listener's queue is full), else as long as the OS waits.
+// - `USOCKET_DATAGRAM`: connected to `path` (send with `usocket_send_local`
+//   and path NULL), or with `path` NULL unconnected (send with a path);
+//   receive with `usocket_receive_local`.
+// - `opts->local_host`, if not NULL, is a path to bind to first (the
+//   socket's own address; its file is removed when the socket is closed);
+//   else the socket is unnamed. `timeout_ms` > 0 sets the receive timeout.
+//   `nodelay` and `local_port` do not apply and are ignored.
+//
+// Errors: CONNECTION_REFUSED (nobody accepts at `path`: a stale socket
+// file, or a file that is not a socket), UNKNOWN with
+// `usocket_last_os_error()` ENOENT (no such path) or EPROTOTYPE (a socket
+// of the other protocol), OPERATION_NOT_PERMITTED (no permission),
+// TIMEOUT, ADDRESS_IN_USE (the local path), INVALID_ARGUMENT. Every call
+// on the handle works as on a TCP or UDP socket, except the IP names:
+// `usocket_local_name` and `usocket_peer_name` are WRONG_KIND (use
+// `usocket_local_path`, `usocket_peer_path`), and TCP_NODELAY does not apply.
+int32_t usocket_connect_local(const char *path,
+                              const struct usocket_connect_options *opts,
+                              usocket_t *out);
+
+// Listens on a Unix-domain stream socket at `path` (`@name`: abstract).
+// `opts` NULL: defaults (backlog 5, no reuse). A file at `path` is
+// ADDRESS_IN_USE, except that with `reuse_address` a stale socket file
+// (one nobody accepts on) is replaced; never a file that is not a socket
+// (nor a symbolic link), never a live socket. Whether a socket file is
+// stale is asked by connecting to it once: refused means stale; a live
+// server sees that connection end at once. Closing the listener removes
+// the file it created (if it is still that file). Errors also: UNKNOWN
+// with ENOENT (no such directory), OPERATION_NOT_PERMITTED,
+// INVALID_ARGUMENT (path too long, negative backlog). Accept with
+// `usocket_accept` and the other accept calls: the client's address is
+// family 0, zero octets, port 0.
+int32_t usocket_listen_local(const char *path,
+                             const struct usocket_listen_options *opts,
+                             usocket_t *out);
+
+// The socket's own path, NUL-terminated, into `buf` of `cap` bytes;
+// `*len` gets its length without the NUL: `@name` for an abstract name,
+// "" for an unnamed socket. `cap` must be at least `*len + 1`, else
+// INVALID_ARGUMENT with `*len` set all the same (so `cap` 0 with `buf`
+// NULL asks the length); `USOCKET_LOCAL_PATH_MAX + 2` (109) always
+// suffices. Works on the handle of a server made with
+// `usocket_server_new_local`. On a TCP or UDP socket: WRONG_KIND.
+int32_t usocket_local_path(usocket_t s, char *buf, size_t cap, size_t *len);
+
+// The peer's path of a connected Unix-domain socket, with the buffer
+// rules of `usocket_local_path`: "" when the peer is unnamed (a client
+// that did not bind, as most do). On a listener, a server, a TCP or UDP
+// socket: WRONG_KIND.
+int32_t usocket_peer_path(usocket_t s, char *buf, size_t cap, size_t *len);
+
+// The peer process's pid, uid and gid (SO_PEERCRED: as they were when the
+// connection was made) of a connected Unix-domain stream socket. On any
+// other socket: WRONG_KIND. No pointer may be NULL.
+int32_t usocket_peer_credentials(usocket_t s, int32_t *pid, uint32_t *uid, uint32_t *gid);
+
+// Sends one datagram from a Unix-domain datagram socket: to `path`
+// (`@name`: abstract), or with `path` NULL to the connected peer
+// (INVALID_ARGUMENT on an unconnected socket). Blocks, up to the send
+// timeout, while the receiver's queue is full. Errors: CONNECTION_REFUSED
+// (nobody is bound at `path`), UNKNOWN with ENOENT (no such path) or
+// EMSGSIZE (larger than the socket's send buffer allows), TIMEOUT;
+// WRONG_KIND on anything but a Unix-domain datagram socket.
+int32_t usocket_send_local(usocket_t s,
+                           const uint8_t *buf,
+                           size_t len,
+                           const char *path,
+                           size_t *nsent);
+
+// Receives one datagram on a Unix-domain datagram socket into `buf` (a
+// longer one is cut to `len` and the rest dropped, as recvfrom does),
+// waiting up to `timeout_ms` (< 0: forever, 0: not at all) whatever the
+// socket's receive timeout, which it neither reads nor changes: TIMEOUT,
+// nothing consumed. `from` (may be NULL) gets the sender's path,
+// NUL-terminated, cut to fit `from_cap` bytes (nothing written when
+// `from_cap` is 0); `*from_len` its whole length ("" and 0 for an unnamed
+// sender, `@name` for an abstract one); the datagram is never lost for a
+// short `from`. `from_len` may be NULL when `from` is. A close from
+// another thread: INVALID_HANDLE. On anything but a Unix-domain datagram
+// socket: WRONG_KIND.
+int32_t usocket_receive_local(usocket_t s,
+                              uint8_t *buf,
+                              size_t len,
+                              int64_t timeout_ms,
+                              size_t *nreceived,
+                              char *from,
+                              size_t from_cap,
+                              size_t *from_len);
+
+// Creates a Unix-domain stream server (usocket's socket-server on a path):
+// listens at `path` (`@name`: abstract) and serves nothing until
+// `usocket_server_run` or `usocket_server_spawn`, exactly as a TCP server
+// made with `usocket_server_new`, whose notes apply. `opts` NULL: the
+// defaults of `usocket_server_options_init` (`reuse_address` true: a stale
+// socket file is replaced, never a live socket or another file);
+// `opts->protocol` must be `USOCKET_STREAM` (else INVALID_ARGUMENT);
+// `timeout_ms` and `max_buffer_size` do not apply. The handler gets a
+// `peer` of family 0, zero octets, port 0: ask `usocket_peer_credentials`
+// or `usocket_peer_path` about the client. With a NULL handler the caller
+// serves with `usocket_server_next` (whose `peer` is family 0 too).
+// `usocket_local_path` on the server gives its path (`usocket_local_name`
+// is WRONG_KIND). `usocket_server_stop` closes the listening socket and
+// removes its file at once.
+int32_t usocket_server_new_local(const char *path,
+                                 const struct usocket_server_options *opts,
+                                 usocket_tcp_handler tcp,
+                                 void *user_data,
+                                 usocket_t *server);
 
 // The local address and port of a socket or server.
 int32_t usocket_local_name(usocket_t s, struct usocket_address *out);
@@ -493,6 +612,19 @@ int32_t usocket_connect(const char *host,
                         uint16_t port,
                         const struct usocket_connect_options *opts,
                         usocket_t *out);
+
+// Like `usocket_connect`, but the connect itself is bounded by
+// `timeout_ms` instead of the options' `connect_timeout_ms`/`timeout_ms`
+// (which still sets the receive timeout): < 0 waits as long as the OS
+// tries, 0 does not wait at all (a connection not made by the time the
+// connect system call returns is TIMEOUT, even where a refusal would come
+// a moment later: usocket's `:timeout 0`), > 0 waits that long. Datagram
+// sockets connect at once and ignore it.
+int32_t usocket_connect_for(const char *host,
+                            uint16_t port,
+                            const struct usocket_connect_options *opts,
+                            int64_t timeout_ms,
+                            usocket_t *out);
 
 // Fills `o` with the defaults: no SO_REUSEADDR, backlog
 // `USOCKET_DEFAULT_BACKLOG` (5). NULL is ignored.

@@ -87,21 +87,26 @@ pub fn resolve(host: &str) -> Result<Vec<IpAddr>> {
         return Ok(vec![ip]);
     }
     let c_host = CString::new(host).map_err(|_| Error::invalid_argument("the host contains a NUL byte"))?;
+    // SAFETY: addrinfo is plain data; all-zero is its documented empty value.
     let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
     hints.ai_family = libc::AF_UNSPEC;
     hints.ai_socktype = libc::SOCK_STREAM;
     let mut list: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: the host is NUL-terminated, the hints initialised, `list` an out-pointer.
     let rc = unsafe { libc::getaddrinfo(c_host.as_ptr(), std::ptr::null(), &hints, &mut list) };
     if rc != 0 {
         let errno = crate::error::errno();
         let (code, os_error) = code_for_gai(rc, errno);
+        // SAFETY: gai_strerror returns a static NUL-terminated string.
         let text = unsafe { CStr::from_ptr(libc::gai_strerror(rc)) }.to_string_lossy().into_owned();
         return Err(Error { code, os_error, message: format!("resolving {host:?}: {text}") });
     }
     let mut out: Vec<IpAddr> = Vec::new();
     let mut cursor = list;
     while !cursor.is_null() {
+        // SAFETY: `cursor` is a non-NULL node of the list getaddrinfo returned, alive until freeaddrinfo.
         let info = unsafe { &*cursor };
+        // SAFETY: ai_addr points to ai_addrlen bytes of address (getaddrinfo's contract).
         if let Some(ip) = unsafe { sockaddr_ip(info.ai_addr, info.ai_addrlen) } {
             if !out.contains(&ip) {
                 out.push(ip);
@@ -109,6 +114,7 @@ pub fn resolve(host: &str) -> Result<Vec<IpAddr>> {
         }
         cursor = info.ai_next;
     }
+    // SAFETY: `list` came from a successful getaddrinfo and is freed once.
     unsafe { libc::freeaddrinfo(list) };
     if out.is_empty() {
         return Err(Error::new(USOCKET_ERR_NS_HOST_NOT_FOUND, format!("{host:?} has no IP address")));
@@ -116,17 +122,24 @@ pub fn resolve(host: &str) -> Result<Vec<IpAddr>> {
     Ok(out)
 }
 
+/// The IP address of a socket address.
+///
+/// # Safety
+/// `sa` is NULL or points to `len` readable bytes of socket address.
 unsafe fn sockaddr_ip(sa: *const libc::sockaddr, len: libc::socklen_t) -> Option<IpAddr> {
     if sa.is_null() {
         return None;
     }
-    match (*sa).sa_family as libc::c_int {
+    // SAFETY: non-NULL and readable (the caller); every address starts with its family.
+    match unsafe { (*sa).sa_family } as libc::c_int {
         libc::AF_INET if len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
-            let sin = &*(sa as *const libc::sockaddr_in);
+            // SAFETY: an AF_INET address of at least sockaddr_in's size.
+            let sin = unsafe { &*(sa as *const libc::sockaddr_in) };
             Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))))
         }
         libc::AF_INET6 if len as usize >= std::mem::size_of::<libc::sockaddr_in6>() => {
-            let sin6 = &*(sa as *const libc::sockaddr_in6);
+            // SAFETY: an AF_INET6 address of at least sockaddr_in6's size.
+            let sin6 = unsafe { &*(sa as *const libc::sockaddr_in6) };
             Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
         }
         _ => None,

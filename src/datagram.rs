@@ -7,8 +7,7 @@ use socket2::{Protocol, SockAddr, Type};
 
 use crate::address::{resolve, resolve_local};
 use crate::error::{Error, Result};
-use crate::socket::{Kind, Socket, Wait};
-use crate::stream::{domain_of, local_for, set_receive_timeout, ConnectOptions};
+use crate::socket::{domain_of, local_for, set_receive_timeout, ConnectOptions, Kind, Socket, Wait};
 
 /// The largest datagram usocket sends: 65,535 less the IPv4 and UDP headers.
 pub(crate) const MAX_DATAGRAM: usize = crate::constants::USOCKET_MAX_DATAGRAM_PACKET_SIZE;
@@ -19,7 +18,7 @@ fn new_udp(ip: &IpAddr) -> Result<socket2::Socket> {
 
 /// An unconnected datagram socket bound to `host`:`port` (NULL, "" and
 /// "0.0.0.0": the IPv4 wildcard), with SO_REUSEADDR when asked.
-pub(crate) fn bound(host: Option<&str>, port: u16, reuse_address: bool) -> Result<Socket> {
+pub(crate) fn bound(host: Option<&str>, port: u16, reuse_address: bool) -> Result<Arc<Socket>> {
     let ip = resolve_local(host)?[0];
     let sock = new_udp(&ip)?;
     if reuse_address {
@@ -67,7 +66,7 @@ pub fn connect(host: Option<&str>, port: u16, opts: &ConnectOptions) -> Result<A
     if opts.timeout_ms > 0 {
         set_receive_timeout(&socket, opts.timeout_ms)?;
     }
-    Ok(Arc::new(socket))
+    Ok(socket)
 }
 
 /// The destination for a send: the first address of `host` in the socket's
@@ -100,6 +99,7 @@ pub fn send(s: &Socket, buf: &[u8], host: Option<&str>, port: u16) -> Result<usi
             if !s.connected {
                 return Err(Error::invalid_argument("send on an unconnected datagram socket needs a host and port"));
             }
+            // SAFETY: `buf` is valid for its length for the call.
             s.blocking_out("send", |flags| unsafe {
                 libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), flags | libc::MSG_NOSIGNAL)
             })?
@@ -124,7 +124,7 @@ fn send_to_sockaddr(s: &Socket, buf: &[u8], to: &SockAddr) -> Result<usize> {
                 buf.as_ptr() as *const libc::c_void,
                 buf.len(),
                 flags | libc::MSG_NOSIGNAL,
-                to.as_ptr() as *const libc::sockaddr,
+                to.as_ptr(),
                 to.len(),
             )
         }
@@ -149,6 +149,7 @@ pub fn receive_waiting(s: &Socket, buf: &mut [u8], want_from: bool, wait: Wait) 
     let n = s.receiving("receive", wait, |flags| {
         if want_from {
             len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            // SAFETY: `ptr`/`cap` describe the caller's buffer; `storage` has room for any address and `len` says so.
             unsafe {
                 libc::recvfrom(
                     fd,
@@ -160,13 +161,16 @@ pub fn receive_waiting(s: &Socket, buf: &mut [u8], want_from: bool, wait: Wait) 
                 )
             }
         } else {
+            // SAFETY: `ptr`/`cap` describe the caller's buffer.
             unsafe { libc::recv(fd, ptr as *mut libc::c_void, cap, flags) }
         }
     })?;
+    // SAFETY: zeroed storage is a valid sockaddr_storage, written or not by the kernel.
     let storage = unsafe { storage.assume_init() };
     if s.is_closed() {
         return Err(Error::closed_during_call());
     }
+    // SAFETY: the kernel wrote `len` bytes of address into `storage`.
     let from = if len > 0 { unsafe { SockAddr::new(storage, len) }.as_socket() } else { None };
     Ok((n as usize, from))
 }

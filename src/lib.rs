@@ -4,12 +4,16 @@
 //! `extern "C"` layer that C, Common Lisp (CFFI) and Python (ctypes) call.
 
 #![allow(non_camel_case_types)]
+// Every unsafe operation sits in its own block with the reason it is sound.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc, clippy::not_unsafe_ptr_arg_deref)]
 
 pub mod address;
 pub mod constants;
 pub mod datagram;
 pub mod error;
 pub mod ffi;
+pub mod local;
 pub mod options;
 pub mod os;
 pub mod registry;

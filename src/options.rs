@@ -3,8 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::error::{Error, Result};
-use crate::socket::{Kind, Socket};
-use crate::stream::{set_receive_timeout, set_send_timeout};
+use crate::socket::{set_receive_timeout, set_send_timeout, Kind, Socket};
 
 use crate::constants::{
     USOCKET_OPT_BROADCAST as OPT_BROADCAST, USOCKET_OPT_KEEPALIVE as OPT_KEEPALIVE,
@@ -23,6 +22,9 @@ fn os<T>(r: std::io::Result<T>, what: &str) -> Result<T> {
 fn needs_tcp(s: &Socket, name: &str) -> Result<()> {
     if s.kind == Kind::Datagram {
         return Err(Error::wrong_kind(format!("{name} applies to stream sockets, not a datagram socket")));
+    }
+    if s.is_local() {
+        return Err(Error::wrong_kind(format!("{name} applies to TCP sockets, not a Unix-domain socket")));
     }
     Ok(())
 }

@@ -67,6 +67,7 @@ impl Deadline {
 pub fn poll_one(fd: libc::c_int, events: libc::c_short, deadline: Deadline) -> Result<libc::c_short> {
     let mut pfd = libc::pollfd { fd, events, revents: 0 };
     loop {
+        // SAFETY: one valid pollfd for the call.
         let n = unsafe { libc::poll(&mut pfd, 1, deadline.poll_timeout()) };
         if n > 0 {
             return Ok(pfd.revents);
@@ -87,6 +88,7 @@ pub fn poll_one(fd: libc::c_int, events: libc::c_short, deadline: Deadline) -> R
 /// `poll` on many descriptors with EINTR retried; returns how many are ready.
 pub fn poll_many(fds: &mut [libc::pollfd], deadline: Deadline) -> Result<usize> {
     loop {
+        // SAFETY: `fds` is valid for its length for the call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, deadline.poll_timeout()) };
         if n >= 0 {
             if n == 0 && !deadline.is_forever() && !deadline.expired() && deadline.poll_timeout() > 0 {

@@ -1,6 +1,6 @@
 //! The handle registry: maps the `u64` handles C callers hold to live objects.
 //!
-//! A handle is `generation << 32 | index`. The generation of a slot starts at 1
+//! A handle is `generation << 32 | slot << 4 | shard`. The generation of a slot starts at 1
 //! and grows each time the slot is freed, so a handle is never 0 and never names
 //! another object after it was closed: a stale or double-closed handle is an
 //! error, not undefined behaviour. A slot whose generation would wrap is retired.
@@ -8,6 +8,7 @@
 //! Lookups clone the object's `Arc` and release the lock at once, so no lock is
 //! ever held across a blocking call.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use once_cell::sync::Lazy;
@@ -41,16 +42,34 @@ struct Slot {
     object: Option<Object>,
 }
 
+#[derive(Default)]
 struct Table {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    live: usize,
 }
 
-static TABLE: Lazy<RwLock<Table>> = Lazy::new(|| RwLock::new(Table { slots: Vec::new(), free: Vec::new(), live: 0 }));
+/// The registry is split into shards, each with its own lock: a thread
+/// registers in a shard of its own (the shard is part of the handle), so
+/// threads that accept and close at once do not take one global write lock.
+const SHARD_BITS: u32 = 4;
+const SHARDS: usize = 1 << SHARD_BITS;
+/// Slots per shard: the index (slot << SHARD_BITS | shard) stays below
+/// 2^32 - 1, so no handle is ever u64::MAX (the wait list's wake token).
+const MAX_SLOTS: usize = (1 << (32 - SHARD_BITS)) - 1;
 
-fn split(handle: u64) -> (usize, u32) {
-    ((handle & 0xffff_ffff) as usize, (handle >> 32) as u32)
+static TABLES: Lazy<[RwLock<Table>; SHARDS]> = Lazy::new(|| std::array::from_fn(|_| RwLock::new(Table::default())));
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// The shard this thread registers in, given out round-robin.
+    static MY_SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+}
+
+/// A handle's shard, slot in it, and generation.
+fn split(handle: u64) -> (usize, usize, u32) {
+    let index = handle & 0xffff_ffff;
+    ((index as usize) & (SHARDS - 1), (index >> SHARD_BITS) as usize, (handle >> 32) as u32)
 }
 
 /// Registers a socket and tells it its handle: the one way a socket gets one.
@@ -72,81 +91,78 @@ pub fn register_server(server: Arc<Server>) -> Result<u64> {
 
 /// Registers `object` and returns its new handle.
 fn insert(object: Object) -> Result<u64> {
-    let mut table = TABLE.write();
-    let index = match table.free.pop() {
-        Some(index) => index as usize,
+    let shard = MY_SHARD.try_with(|s| *s).unwrap_or(0);
+    let mut table = TABLES[shard].write();
+    let slot = match table.free.pop() {
+        Some(slot) => slot as usize,
         None => {
-            if table.slots.len() >= u32::MAX as usize {
+            if table.slots.len() >= MAX_SLOTS {
                 return Err(Error::new(crate::error::USOCKET_ERR_NO_BUFFERS, "no handles left"));
             }
             table.slots.push(Slot { generation: 1, object: None });
             table.slots.len() - 1
         }
     };
-    let slot = &mut table.slots[index];
-    slot.object = Some(object);
-    let handle = ((slot.generation as u64) << 32) | index as u64;
-    table.live += 1;
+    let entry = &mut table.slots[slot];
+    entry.object = Some(object);
+    let handle = ((entry.generation as u64) << 32) | ((slot as u64) << SHARD_BITS) | shard as u64;
+    LIVE.fetch_add(1, Ordering::Relaxed);
     Ok(handle)
 }
 
 /// The object behind `handle`.
 pub fn get(handle: u64) -> Result<Object> {
-    let (index, generation) = split(handle);
-    let table = TABLE.read();
-    match table.slots.get(index) {
-        Some(Slot { generation: g, object: Some(object) }) if *g == generation => Ok(object.clone()),
-        _ => Err(Error::invalid_handle(handle)),
-    }
+    with_object(handle, |object| Ok(object.clone()))
 }
 
-/// Looks up many handles under one lock, in order.
+/// Looks up many handles, in order.
 pub fn get_many(handles: &[u64]) -> Result<Vec<Object>> {
-    let table = TABLE.read();
-    handles
-        .iter()
-        .map(|&handle| {
-            let (index, generation) = split(handle);
-            match table.slots.get(index) {
-                Some(Slot { generation: g, object: Some(object) }) if *g == generation => Ok(object.clone()),
-                _ => Err(Error::invalid_handle(handle)),
-            }
-        })
-        .collect()
+    handles.iter().map(|&handle| get(handle)).collect()
 }
 
 /// Unregisters `handle` and returns what it named; the handle is dead from now on.
 pub fn remove(handle: u64) -> Result<Object> {
-    let (index, generation) = split(handle);
-    let mut table = TABLE.write();
-    let slot = match table.slots.get_mut(index) {
-        Some(slot) if slot.generation == generation && slot.object.is_some() => slot,
+    let (shard, slot, generation) = split(handle);
+    let mut table = TABLES[shard].write();
+    let entry = match table.slots.get_mut(slot) {
+        Some(entry) if entry.generation == generation && entry.object.is_some() => entry,
         _ => return Err(Error::invalid_handle(handle)),
     };
-    let object = slot.object.take().expect("checked above");
-    let retired = slot.generation == u32::MAX;
-    if !retired {
-        slot.generation += 1;
+    let object = entry.object.take().expect("checked above");
+    // A slot whose generation would wrap is retired: its handles stay dead.
+    if entry.generation != u32::MAX {
+        entry.generation += 1;
+        table.free.push(slot as u32);
     }
-    if !retired {
-        table.free.push(index as u32);
-    }
-    table.live -= 1;
+    LIVE.fetch_sub(1, Ordering::Relaxed);
     Ok(object)
 }
 
 /// How many handles are open now (for tests and leak checks).
 pub fn live_count() -> usize {
-    TABLE.read().live
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Tests only: sets the generation of every free slot, so a test can see a
+/// slot retire when its generation runs out (run it in a process of its own).
+#[doc(hidden)]
+pub fn debug_age_free_slots(generation: u32) {
+    for table in TABLES.iter() {
+        let mut table = table.write();
+        let Table { slots, free } = &mut *table;
+        for &slot in free.iter() {
+            slots[slot as usize].generation = generation;
+        }
+    }
 }
 
 /// Runs `f` on the object behind `handle` with the table's read lock held
 /// (`f` must not block: it clones what it needs).
 #[inline]
 fn with_object<T>(handle: u64, f: impl FnOnce(&Object) -> Result<T>) -> Result<T> {
-    let (index, generation) = split(handle);
-    let table = TABLE.read();
-    match table.slots.get(index) {
+    let (shard, slot, generation) = split(handle);
+    let table = TABLES[shard].read();
+    match table.slots.get(slot) {
         Some(Slot { generation: g, object: Some(object) }) if *g == generation => f(object),
         _ => Err(Error::invalid_handle(handle)),
     }

@@ -33,7 +33,6 @@ use parking_lot::{Condvar, Mutex};
 use crate::datagram::{self, MAX_DATAGRAM};
 use crate::error::{Error, Result};
 use crate::os::Deadline;
-use crate::registry::{self, Object};
 use crate::socket::{Socket, Wait};
 use crate::stream::{self, ListenOptions};
 
@@ -77,8 +76,9 @@ impl Default for ServerOptions {
     }
 }
 
-/// A TCP handler: gets the client's handle and address.
-pub type TcpHandler = Box<dyn Fn(u64, &SocketAddr) + Send + Sync>;
+/// A TCP handler: gets the client, which it owns from then on, and its
+/// address (0.0.0.0:0 for a Unix-domain client).
+pub type TcpHandler = Box<dyn Fn(Arc<Socket>, &SocketAddr) + Send + Sync>;
 /// A UDP handler: gets the datagram, its sender and the reply buffer;
 /// returns the reply's length (0: none).
 pub type UdpHandler = Box<dyn Fn(&[u8], &SocketAddr, &mut [u8]) -> usize + Send + Sync>;
@@ -106,9 +106,9 @@ pub struct Server {
     datagram: bool,
     /// `usocket_close` was called on it (a stop from the registry's side).
     closed: AtomicBool,
-    /// Serves a Unix-domain socket.
-    is_local: bool,
     local: SocketAddr,
+    /// the path of a Unix-domain server (then `local_addr` is WRONG_KIND).
+    local_path: Option<String>,
     multi_threading: bool,
     max_buffer_size: usize,
     /// Stack size of the threads the server creates; 0: the defaults.
@@ -187,6 +187,7 @@ where
     if MASKED.with(|m| m.get()) {
         return builder.spawn(body).map(|_| ());
     }
+    // SAFETY: sigset_t is plain data; the masks change only this thread's signals, and the old mask is restored.
     unsafe {
         let set = crate::os::async_signals();
         let mut old: libc::sigset_t = std::mem::zeroed();
@@ -242,21 +243,13 @@ fn remaining(deadline: &Deadline) -> Duration {
     }
 }
 
-/// Closes a client handle the server registered; a handle the handler has
-/// closed already is no error.
-fn close_handle(handle: u64) {
-    if let Ok(Object::Socket(s)) = registry::remove(handle) {
-        Socket::close(s);
-    }
-}
-
 /// The datagram socket of a UDP server.
 fn udp_socket(host: Option<&str>, port: u16, opts: &ServerOptions) -> Result<Arc<Socket>> {
     let s = datagram::bound(host, port, opts.reuse_address)?;
     if opts.timeout_ms > 0 {
-        stream::set_receive_timeout(&s, opts.timeout_ms)?;
+        crate::socket::set_receive_timeout(&s, opts.timeout_ms)?;
     }
-    Ok(Arc::new(s))
+    Ok(s)
 }
 
 /// Ends serving when dropped (also on a panic): the loop is over.
@@ -303,12 +296,24 @@ impl Server {
             .map_err(|e| Error::from_io(e, "getsockname"))?
             .as_socket()
             .ok_or_else(|| Error::internal("the server's socket has no IP address"))?;
+        Server::from_socket(socket, local, None, opts, handler)
+    }
+
+    /// A server on a socket that is bound (and for TCP listening)
+    /// already, such as a Unix-domain listener (`local_path`: its path).
+    pub(crate) fn from_socket(
+        socket: Arc<Socket>,
+        local: SocketAddr,
+        local_path: Option<String>,
+        opts: &ServerOptions,
+        handler: Handler,
+    ) -> Result<Arc<Server>> {
         Ok(Arc::new(Server {
             handler,
-            datagram,
+            datagram: opts.datagram,
             closed: AtomicBool::new(false),
-            is_local: socket.is_local(),
             local,
+            local_path,
             multi_threading: opts.multi_threading,
             max_buffer_size: opts.max_buffer_size,
             stack_size: AtomicUsize::new(0),
@@ -326,14 +331,22 @@ impl Server {
         self.datagram
     }
 
-    /// The address the server is bound to (also after it was stopped).
     /// A Unix-domain server (its clients have no IP address).
     pub fn is_local(&self) -> bool {
-        self.is_local
+        self.local_path.is_some()
     }
 
+    /// The address the server is bound to (also after it was stopped).
     pub fn local_addr(&self) -> Result<SocketAddr> {
+        if self.is_local() {
+            return Err(Error::wrong_kind("a Unix-domain server has no IP address: use usocket_local_path"));
+        }
         Ok(self.local)
+    }
+
+    /// The path of a Unix-domain server, None for TCP and UDP.
+    pub fn local_path(&self) -> Option<&str> {
+        self.local_path.as_deref()
     }
 
     /// Sets the stack size of the threads the server creates from now on
@@ -495,13 +508,13 @@ impl Server {
     /// connection retried at once, lack of descriptors or memory backed off,
     /// never a busy loop. TIMEOUT when none came within `timeout_ms` (< 0
     /// forever, 0 no wait); SHUTDOWN once stopped. The caller owns the
-    /// client's handle.
-    pub fn next(&self, timeout_ms: i64, want_peer: bool) -> Result<(u64, Option<SocketAddr>)> {
+    /// client.
+    pub fn next(&self, timeout_ms: i64, want_peer: bool) -> Result<(Arc<Socket>, Option<SocketAddr>)> {
         let listener = self.caller_socket(false)?;
         let deadline = Deadline::after_ms(timeout_ms);
         loop {
             match stream::accept(&listener, want_peer, Wait::For(deadline.remaining_ms())) {
-                Ok((client, peer)) => return Ok((registry::register_socket(client)?, peer)),
+                Ok(got) => return Ok(got),
                 Err(e) => {
                     if self.is_stopped() || listener.is_closed() {
                         return Err(self.stopped_error());
@@ -628,17 +641,10 @@ impl Server {
                 if self.is_stopped() {
                     return false; // dropping `client` closes it
                 }
-                let handle = match registry::register_socket(client) {
-                    Ok(h) => h,
-                    Err(e) => {
-                        report(&format!("a client could not be registered: {e}"));
-                        return true;
-                    }
-                };
                 if self.multi_threading {
-                    self.dispatch_thread(handle, peer);
+                    self.dispatch_thread(client, peer);
                 } else {
-                    self.serve_client(handle, &peer);
+                    self.serve_client(client, &peer);
                 }
                 true
             }
@@ -658,16 +664,15 @@ impl Server {
         }
     }
 
-    fn dispatch_thread(self: &Arc<Self>, handle: u64, peer: SocketAddr) {
+    fn dispatch_thread(self: &Arc<Self>, client: Arc<Socket>, peer: SocketAddr) {
         self.state.lock().active += 1;
         let server = Arc::clone(self);
         let started = spawn_masked("usocket-client", self.stack_or(CLIENT_STACK_SIZE), move || {
-            server.serve_client(handle, &peer);
+            server.serve_client(client, &peer);
             server.handler_ended();
         });
         if let Err(e) = started {
-            // The closure (and its Arc) is gone; the client is refused.
-            close_handle(handle);
+            // The closure is gone, and with it the client: refused.
             self.handler_ended();
             report(&format!("no thread for a client ({e}); its connection was closed"));
             self.pause(BACK_OFF);
@@ -681,15 +686,14 @@ impl Server {
         self.changed.notify_all();
     }
 
-    /// Runs the handler for one client, then closes the client's handle.
-    fn serve_client(&self, handle: u64, peer: &SocketAddr) {
+    /// Runs the handler for one client, which it hands over.
+    fn serve_client(&self, client: Arc<Socket>, peer: &SocketAddr) {
         if let Handler::Tcp(h) = &self.handler {
             let _mark = Mark::set(&HANDLER_OF, self.id());
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| h(handle, peer))) {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| h(client, peer))) {
                 report(&format!("a panic in a TCP handler was caught: {}", panic_text(&*p)));
             }
         }
-        close_handle(handle);
     }
 
     // ---- UDP ------------------------------------------------------------

@@ -11,6 +11,8 @@
 //! `USOCKET_ERR_INVALID_HANDLE`. The descriptor itself is closed when the last
 //! `Arc` goes away, so it cannot be reused under a running call.
 
+use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -18,9 +20,20 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use std::net::{IpAddr, SocketAddr};
+
+use socket2::Domain;
+
+use crate::address::resolve_local;
 use crate::error::{errno, Error, Result};
 use crate::os::{poll_one, Deadline};
-use crate::wait::WaitList;
+
+/// A set of sockets (a wait list) that must forget a socket when it closes.
+/// Sockets know their sets only through this, so `socket` does not depend
+/// on `wait`.
+pub(crate) trait Membership: Send + Sync {
+    fn forget(&self, socket: &Socket);
+}
 
 /// How long a blocking call may wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +64,10 @@ impl Kind {
 }
 
 pub struct Socket {
-    pub(crate) inner: socket2::Socket,
+    /// The descriptor, closed by `Drop` (or by `close` when the object is
+    /// recycled) while `fd_open`.
+    pub(crate) inner: ManuallyDrop<socket2::Socket>,
+    fd_open: bool,
     pub kind: Kind,
     /// For datagram sockets: connected to one peer.
     pub connected: bool,
@@ -63,26 +79,92 @@ pub struct Socket {
     pub(crate) receive_timeout_ms: AtomicI64,
     /// Send timeout in ms, 0 for none (mirrors SO_SNDTIMEO).
     pub(crate) send_timeout_ms: AtomicI64,
-    /// The wait lists this socket is in.
-    lists: Mutex<Vec<Weak<WaitList>>>,
+    /// The wait lists (or other sets) this socket is in.
+    lists: Mutex<Vec<Weak<dyn Membership>>>,
     /// The socket's address family, learnt on first need (datagram sends).
     pub(crate) is_ipv4: once_cell::sync::OnceCell<bool>,
+    /// the socket file this socket created (Unix-domain), removed on close.
+    pub(crate) bound_file: Mutex<Option<crate::local::BoundFile>>,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if self.fd_open {
+            // SAFETY: the descriptor is ours and was not closed (`fd_open`).
+            unsafe { ManuallyDrop::drop(&mut self.inner) };
+        }
+    }
+}
+
+/// How many closed socket objects a thread keeps for reuse.
+const POOL_SIZE: usize = 64;
+
+thread_local! {
+    static POOL: RefCell<Vec<Arc<Socket>>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Socket {
-    pub fn new(inner: socket2::Socket, kind: Kind, connected: bool) -> Socket {
-        Socket {
-            inner,
+    /// A socket of `kind` over `inner` (an IP socket). Its allocation is one
+    /// a closed socket of this thread left behind when there is one, so
+    /// accepting and closing in a loop allocates nothing.
+    pub fn new(inner: socket2::Socket, kind: Kind, connected: bool) -> Arc<Socket> {
+        Socket::make(inner, kind, connected, false)
+    }
+
+    /// The same for a Unix-domain socket.
+    pub fn new_local(inner: socket2::Socket, kind: Kind, connected: bool) -> Arc<Socket> {
+        Socket::make(inner, kind, connected, true)
+    }
+
+    fn make(inner: socket2::Socket, kind: Kind, connected: bool, local: bool) -> Arc<Socket> {
+        if let Some(mut spare) = POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten() {
+            // Pooled objects are unshared and hold no descriptor (`recycle`):
+            // set in place, keeping the allocations of the dead one.
+            if let Some(dead) = Arc::get_mut(&mut spare) {
+                dead.inner = ManuallyDrop::new(inner);
+                dead.fd_open = true;
+                dead.kind = kind;
+                dead.connected = connected;
+                dead.local = local;
+                *dead.closed.get_mut() = false;
+                *dead.handle.get_mut() = 0;
+                *dead.receive_timeout_ms.get_mut() = 0;
+                *dead.send_timeout_ms.get_mut() = 0;
+                dead.lists.get_mut().clear();
+                dead.is_ipv4.take();
+                return spare;
+            }
+        }
+        Arc::new(Socket {
+            inner: ManuallyDrop::new(inner),
+            fd_open: true,
             kind,
             connected,
-            local: false,
+            local,
             closed: AtomicBool::new(false),
             handle: AtomicU64::new(0),
             receive_timeout_ms: AtomicI64::new(0),
             send_timeout_ms: AtomicI64::new(0),
             lists: Mutex::new(Vec::new()),
             is_ipv4: once_cell::sync::OnceCell::new(),
-        }
+            bound_file: Mutex::new(None),
+        })
+    }
+
+    /// Closes the descriptor of a socket nobody else holds and keeps its
+    /// allocation for `shared`.
+    fn recycle(mut this: Arc<Socket>) {
+        let Some(s) = Arc::get_mut(&mut this) else { return };
+        // SAFETY: `fd_open` says the descriptor is still ours, and it is
+        // cleared at once, so it is closed exactly once.
+        unsafe { ManuallyDrop::drop(&mut s.inner) };
+        s.fd_open = false;
+        let _ = POOL.try_with(|p| {
+            let mut pool = p.borrow_mut();
+            if pool.len() < POOL_SIZE {
+                pool.push(this);
+            }
+        });
     }
 
     /// A Unix-domain socket.
@@ -126,16 +208,17 @@ impl Socket {
     }
 
     /// Registers a wait list this socket was added to.
-    pub(crate) fn joined_list(&self, list: &Arc<WaitList>) {
+    pub(crate) fn joined_list(&self, list: Weak<dyn Membership>) {
         let mut lists = self.lists.lock();
         lists.retain(|w| w.strong_count() > 0);
-        if !lists.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(list))) {
-            lists.push(Arc::downgrade(list));
+        if !lists.iter().any(|w| Weak::ptr_eq(w, &list)) {
+            lists.push(list);
         }
     }
 
-    pub(crate) fn left_list(&self, list: &WaitList) {
-        self.lists.lock().retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), list));
+    /// Forgets the set at `list` (its address).
+    pub(crate) fn left_list(&self, list: *const ()) {
+        self.lists.lock().retain(|w| w.strong_count() > 0 && w.as_ptr() as *const () != list);
     }
 
     /// Marks the socket closed, takes it out of its wait lists and wakes any
@@ -145,14 +228,18 @@ impl Socket {
         if this.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let lists: Vec<Weak<WaitList>> = std::mem::take(&mut *this.lists.lock());
+        drop(this.bound_file.lock().take());
+        let lists: Vec<Weak<dyn Membership>> = std::mem::take(&mut *this.lists.lock());
         for list in lists.iter().filter_map(Weak::upgrade) {
             list.forget(&this);
         }
         // Someone else still holds it: a call in progress. Shut it down so
         // every blocked call returns; the last holder closes the descriptor.
         if Arc::strong_count(&this) > 1 {
+            // SAFETY: the descriptor stays open while `this` is held.
             unsafe { libc::shutdown(this.fd(), libc::SHUT_RDWR) };
+        } else {
+            Socket::recycle(this);
         }
     }
 
@@ -273,3 +360,82 @@ impl Socket {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// What stream and datagram sockets share: connect options, local binding,
+// timeouts.
+
+/// What `connect` is asked to do, for stream and datagram sockets alike (the
+/// C `usocket_connect_options`, checked).
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub datagram: bool,
+    /// Read/receive timeout in ms; <= 0: none. Also bounds the connect.
+    pub timeout_ms: i64,
+    /// Bound for the connect alone; <= 0: `timeout_ms` if set, else the OS's.
+    pub connect_timeout_ms: i64,
+    pub nodelay: bool,
+    pub local_host: Option<String>,
+    pub local_port: u16,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            datagram: false,
+            timeout_ms: 0,
+            connect_timeout_ms: 0,
+            nodelay: true,
+            local_host: None,
+            local_port: 0,
+        }
+    }
+}
+
+pub(crate) fn domain_of(ip: &IpAddr) -> Domain {
+    if ip.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    }
+}
+
+/// The local address to bind for `remote`'s family, if the caller asked for one.
+pub(crate) fn local_for(remote: &IpAddr, host: Option<&str>, port: u16) -> Result<Option<SocketAddr>> {
+    if host.is_none() && port == 0 {
+        return Ok(None);
+    }
+    let wildcard = matches!(host, None | Some("") | Some("0.0.0.0"));
+    if wildcard {
+        let ip: IpAddr = if remote.is_ipv4() {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        };
+        return Ok(Some(SocketAddr::new(ip, port)));
+    }
+    let candidates = resolve_local(host)?;
+    match candidates.iter().find(|ip| ip.is_ipv4() == remote.is_ipv4()) {
+        Some(ip) => Ok(Some(SocketAddr::new(*ip, port))),
+        None => Err(Error::new(
+            crate::error::USOCKET_ERR_ADDRESS_NOT_AVAILABLE,
+            format!("local host {:?} has no address of the remote's family", host.unwrap_or("")),
+        )),
+    }
+}
+
+/// Sets SO_RCVTIMEO / SO_SNDTIMEO and the mirrors.
+pub(crate) fn set_receive_timeout(s: &Socket, ms: i64) -> Result<()> {
+    let d = if ms > 0 { Some(std::time::Duration::from_millis(ms as u64)) } else { None };
+    s.inner.set_read_timeout(d).map_err(|e| Error::from_io(e, "setting the receive timeout"))?;
+    s.receive_timeout_ms.store(ms.max(0), Ordering::Relaxed);
+    Ok(())
+}
+
+pub(crate) fn set_send_timeout(s: &Socket, ms: i64) -> Result<()> {
+    let d = if ms > 0 { Some(std::time::Duration::from_millis(ms as u64)) } else { None };
+    s.inner.set_write_timeout(d).map_err(|e| Error::from_io(e, "setting the send timeout"))?;
+    s.send_timeout_ms.store(ms.max(0), Ordering::Relaxed);
+    Ok(())
+}
+

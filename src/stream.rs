@@ -1,43 +1,17 @@
 //! TCP: connect, listen, accept, read, write, shutdown.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use socket2::{Domain, Protocol, SockAddr, Type};
+use socket2::{Protocol, SockAddr, Type};
 
 use crate::address::{resolve, resolve_local};
 use crate::constants::{USOCKET_DEFAULT_BACKLOG, USOCKET_SHUT_BOTH, USOCKET_SHUT_INPUT, USOCKET_SHUT_OUTPUT};
 use crate::error::{Error, Result, USOCKET_ERR_INVALID_ARGUMENT};
 use crate::os::{poll_one, Deadline};
-use crate::socket::{Kind, Socket, Wait};
-
-/// What `connect` is asked to do (the C `usocket_connect_options`, checked).
-#[derive(Clone, Debug)]
-pub struct ConnectOptions {
-    pub datagram: bool,
-    /// Read/receive timeout in ms; <= 0: none. Also bounds the connect.
-    pub timeout_ms: i64,
-    /// Bound for the connect alone; <= 0: `timeout_ms` if set, else the OS's.
-    pub connect_timeout_ms: i64,
-    pub nodelay: bool,
-    pub local_host: Option<String>,
-    pub local_port: u16,
-}
-
-impl Default for ConnectOptions {
-    fn default() -> Self {
-        ConnectOptions {
-            datagram: false,
-            timeout_ms: 0,
-            connect_timeout_ms: 0,
-            nodelay: true,
-            local_host: None,
-            local_port: 0,
-        }
-    }
-}
+use crate::socket::{domain_of, local_for, set_receive_timeout, ConnectOptions, Kind, Socket, Wait};
 
 /// What `listen` is asked to do.
 #[derive(Clone, Debug)]
@@ -52,58 +26,11 @@ impl Default for ListenOptions {
     }
 }
 
-pub(crate) fn domain_of(ip: &IpAddr) -> Domain {
-    if ip.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
-    }
-}
-
-/// The local address to bind for `remote`'s family, if the caller asked for one.
-pub(crate) fn local_for(remote: &IpAddr, host: Option<&str>, port: u16) -> Result<Option<SocketAddr>> {
-    if host.is_none() && port == 0 {
-        return Ok(None);
-    }
-    let wildcard = match host {
-        None | Some("") | Some("0.0.0.0") => true,
-        _ => false,
-    };
-    if wildcard {
-        let ip: IpAddr = if remote.is_ipv4() {
-            std::net::Ipv4Addr::UNSPECIFIED.into()
-        } else {
-            std::net::Ipv6Addr::UNSPECIFIED.into()
-        };
-        return Ok(Some(SocketAddr::new(ip, port)));
-    }
-    let candidates = resolve_local(host)?;
-    match candidates.iter().find(|ip| ip.is_ipv4() == remote.is_ipv4()) {
-        Some(ip) => Ok(Some(SocketAddr::new(*ip, port))),
-        None => Err(Error::new(
-            crate::error::USOCKET_ERR_ADDRESS_NOT_AVAILABLE,
-            format!("local host {:?} has no address of the remote's family", host.unwrap_or("")),
-        )),
-    }
-}
-
-/// Sets SO_RCVTIMEO / SO_SNDTIMEO and the mirrors.
-pub(crate) fn set_receive_timeout(s: &Socket, ms: i64) -> Result<()> {
-    let d = if ms > 0 { Some(std::time::Duration::from_millis(ms as u64)) } else { None };
-    s.inner.set_read_timeout(d).map_err(|e| Error::from_io(e, "setting the receive timeout"))?;
-    s.receive_timeout_ms.store(ms.max(0), Ordering::Relaxed);
-    Ok(())
-}
-
-pub(crate) fn set_send_timeout(s: &Socket, ms: i64) -> Result<()> {
-    let d = if ms > 0 { Some(std::time::Duration::from_millis(ms as u64)) } else { None };
-    s.inner.set_write_timeout(d).map_err(|e| Error::from_io(e, "setting the send timeout"))?;
-    s.send_timeout_ms.store(ms.max(0), Ordering::Relaxed);
-    Ok(())
-}
-
-/// Connects one stream socket to `addr`, bounded by `deadline`.
-fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, deadline: Deadline) -> Result<socket2::Socket> {
+/// Connects one stream socket to `addr`, bounded by `timeout_ms` (< 0: the
+/// OS's limit; 0: no wait at all, so a connection not made by the time
+/// connect(2) returns is a timeout, as usocket's `:timeout 0`).
+fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, timeout_ms: i64) -> Result<socket2::Socket> {
+    let deadline = Deadline::after_ms(timeout_ms);
     let sock = socket2::Socket::new(domain_of(&addr.ip()), Type::STREAM, Some(Protocol::TCP))
         .map_err(|e| Error::from_io(e, "socket"))?;
     if let Some(local) = local {
@@ -113,6 +40,9 @@ fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, deadline: Deadline) 
     match sock.connect(&SockAddr::from(addr)) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.raw_os_error() == Some(libc::EINTR) => {
+            if timeout_ms == 0 {
+                return Err(Error::timeout(&format!("connecting to {addr} (no time to wait)")));
+            }
             // Wait for the outcome; never call connect again.
             let revents = poll_one(sock.as_raw_fd(), libc::POLLOUT, deadline)?;
             if revents == 0 {
@@ -132,8 +62,16 @@ fn connect_one(addr: SocketAddr, local: Option<SocketAddr>, deadline: Deadline) 
 
 /// Opens a TCP connection to `host`:`port`, trying each address in order.
 pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Arc<Socket>> {
+    connect_within(host, port, opts, None)
+}
+
+/// `connect`, with the connect itself bounded by `timeout_ms` when given
+/// (< 0 forever, 0 no wait) instead of the options' timeouts.
+pub fn connect_within(host: &str, port: u16, opts: &ConnectOptions, timeout_ms: Option<i64>) -> Result<Arc<Socket>> {
     let addrs = resolve(host)?;
-    let bound = if opts.connect_timeout_ms > 0 {
+    let bound = if let Some(ms) = timeout_ms {
+        ms.max(-1)
+    } else if opts.connect_timeout_ms > 0 {
         opts.connect_timeout_ms
     } else if opts.timeout_ms > 0 {
         opts.timeout_ms
@@ -149,7 +87,7 @@ pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Arc<Socke
                 continue;
             }
         };
-        match connect_one(SocketAddr::new(ip, port), local, Deadline::after_ms(bound)) {
+        match connect_one(SocketAddr::new(ip, port), local, bound) {
             Ok(sock) => {
                 let s = Socket::new(sock, Kind::Stream, true);
                 if opts.nodelay {
@@ -158,7 +96,7 @@ pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Arc<Socke
                 if opts.timeout_ms > 0 {
                     set_receive_timeout(&s, opts.timeout_ms)?;
                 }
-                return Ok(Arc::new(s));
+                return Ok(s);
             }
             Err(e) => last = Some(e),
         }
@@ -185,7 +123,7 @@ pub fn listen(host: Option<&str>, port: u16, opts: &ListenOptions) -> Result<Arc
     sock.set_nonblocking(true).map_err(|e| Error::from_io(e, "fcntl"))?;
     // Accepted sockets inherit TCP_NODELAY: on by default, as for connect.
     let _ = sock.set_nodelay(true);
-    Ok(Arc::new(Socket::new(sock, Kind::StreamServer, false)))
+    Ok(Socket::new(sock, Kind::StreamServer, false))
 }
 
 /// Accepts one connection, waiting as `wait` says (the listener's receive
@@ -228,11 +166,12 @@ pub fn accept(listener: &Socket, want_peer: bool, wait: Wait) -> Result<(Arc<Soc
     } else {
         None
     };
-    let s = Socket::new(sock, Kind::Stream, true);
+   
+    let s = if listener.local { Socket::new_local(sock, Kind::Stream, true) } else { Socket::new(sock, Kind::Stream, true) };
     // SO_RCVTIMEO is inherited from the listener on Linux; mirror it.
     s.receive_timeout_ms.store(listener.receive_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);
     s.send_timeout_ms.store(listener.send_timeout_ms.load(Ordering::Relaxed), Ordering::Relaxed);
-    Ok((Arc::new(s), peer))
+    Ok((s, peer))
 }
 
 /// Reads at least one byte, or 0 at end of file, waiting up to the
@@ -278,6 +217,7 @@ pub fn write(s: &Socket, buf: &[u8]) -> Result<usize> {
         let rest = &buf[done..];
         let n = match started {
             Some(at) if done > 0 => send_until(s, rest, || Deadline::at(at, timeout_ms))?,
+            // SAFETY: `rest` is valid for its length for the call.
             _ => s.blocking_out("write", |flags| unsafe {
                 libc::send(fd, rest.as_ptr() as *const libc::c_void, rest.len(), flags | libc::MSG_NOSIGNAL)
             })? as usize,
@@ -295,6 +235,7 @@ fn send_until(s: &Socket, buf: &[u8], deadline: impl FnOnce() -> Deadline) -> Re
     let mut deadline = Some(deadline);
     let mut at = Deadline::never();
     loop {
+        // SAFETY: `buf` is valid for its length for the call.
         let n = unsafe {
             libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
         };
@@ -334,6 +275,7 @@ pub fn write_some(s: &Socket, buf: &[u8], timeout_ms: i64) -> Result<usize> {
     }
     let fd = s.fd();
     if timeout_ms < 0 {
+        // SAFETY: `buf` is valid for its length for the call.
         let n = s.blocking_out("write", |flags| unsafe {
             libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), flags | libc::MSG_NOSIGNAL)
         })?;
@@ -364,6 +306,7 @@ pub fn shutdown(s: &Socket, how: i32) -> Result<()> {
     if s.kind == Kind::StreamServer {
         return Err(Error::wrong_kind("shutdown needs a connected socket, not a stream server socket"));
     }
+    // SAFETY: shutdown on a descriptor this socket owns and keeps open.
     let rc = unsafe { libc::shutdown(s.fd(), how) };
     if rc < 0 {
         return Err(s.fail(crate::error::errno(), "shutdown"));

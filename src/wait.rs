@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use crate::error::{errno, Error, Result};
 use crate::os::{poll_many, Deadline};
-use crate::socket::Socket;
+use crate::socket::{Membership, Socket};
 
 /// The poll events that mean "a read (or accept) would not block".
 pub(crate) const READY_EVENTS: libc::c_short = libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLRDHUP;
@@ -61,17 +61,22 @@ thread_local! {
 
 impl WaitList {
     pub fn new() -> Result<Arc<WaitList>> {
+        // SAFETY: creates a new descriptor, nothing else.
         let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if epfd < 0 {
             return Err(Error::last_os("epoll_create1"));
         }
+        // SAFETY: `epfd` is a new descriptor nothing else owns.
         let epoll = unsafe { OwnedFd::from_raw_fd(epfd) };
+        // SAFETY: creates a new descriptor, nothing else.
         let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if efd < 0 {
             return Err(Error::last_os("eventfd"));
         }
+        // SAFETY: `efd` is a new descriptor nothing else owns.
         let wake = unsafe { OwnedFd::from_raw_fd(efd) };
         let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: WAKE_TOKEN };
+        // SAFETY: both descriptors are open; `ev` is valid for the call.
         if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, efd, &mut ev) } < 0 {
             return Err(Error::last_os("epoll_ctl"));
         }
@@ -95,15 +100,17 @@ impl WaitList {
                 return Ok(());
             }
             let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32, u64: handle };
+            // SAFETY: the list's epoll and the socket's descriptor are open; `ev` is valid.
             if unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, socket.fd(), &mut ev) } < 0 {
                 return Err(Error::last_os("epoll_ctl(ADD)"));
             }
             members.insert(handle, socket.clone());
         }
-        socket.joined_list(self);
+        let me: std::sync::Weak<dyn Membership> = Arc::downgrade(self) as std::sync::Weak<dyn Membership>;
+        socket.joined_list(me);
         // A close that raced with us may have missed this list: undo.
         if socket.is_closed() {
-            self.forget(socket);
+            self.drop_member(socket);
             return Err(Error::invalid_handle(handle));
         }
         Ok(())
@@ -111,15 +118,16 @@ impl WaitList {
 
     /// Removes a socket; removing one that is not in the list is harmless.
     pub fn remove(&self, socket: &Socket) {
-        self.forget(socket);
-        socket.left_list(self);
+        self.drop_member(socket);
+        socket.left_list(self as *const WaitList as *const ());
     }
 
-    /// Drops a socket from the epoll set and the members (used by close).
-    pub(crate) fn forget(&self, socket: &Socket) {
+    /// Drops a socket from the epoll set and the members.
+    fn drop_member(&self, socket: &Socket) {
         let mut members = self.members.lock();
         if members.remove(&socket.handle()).is_some() {
             let mut ev = libc::epoll_event { events: 0, u64: 0 };
+            // SAFETY: as for EPOLL_CTL_ADD; the event is ignored for DEL.
             unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, socket.fd(), &mut ev) };
         }
     }
@@ -150,6 +158,7 @@ impl WaitList {
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::closed_during_call());
             }
+            // SAFETY: `events` has room for `cap` entries.
             let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), cap as libc::c_int, deadline.poll_timeout()) };
             if n < 0 {
                 let e = errno();
@@ -190,10 +199,18 @@ impl WaitList {
             return;
         }
         let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to an eventfd this list owns.
         unsafe { libc::write(self.wake.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
         let members: Vec<Arc<Socket>> = self.members.lock().drain().map(|(_, s)| s).collect();
         for s in members {
-            s.left_list(self);
+            s.left_list(self as *const WaitList as *const ());
         }
+    }
+}
+
+impl Membership for WaitList {
+    /// A socket closed: it leaves the list (used by close).
+    fn forget(&self, socket: &Socket) {
+        self.drop_member(socket);
     }
 }

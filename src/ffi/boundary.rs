@@ -218,11 +218,11 @@ impl<T> StructRef<'_, T> {
 /// Reads field `$f` of a struct checked by `opt_struct`.
 macro_rules! read_field {
     ($s:expr, $f:ident) => {
-        // SAFETY: `opt_struct` checked the pointer is non-NULL and its caller
-        // promises it is valid; addr_of! projects without making a reference.
-        // (Older compilers need the block; newer ones call it unused.)
+        // (Older compilers need the unsafe block; newer ones call it unused.)
         $s.get(|p| {
             #[allow(unused_unsafe)]
+            // SAFETY: `opt_struct` checked the pointer is non-NULL and its
+            // caller promises it is valid; addr_of! makes no reference.
             unsafe {
                 std::ptr::addr_of!((*p).$f)
             }
@@ -233,9 +233,9 @@ macro_rules! read_field {
 /// Reads C `bool` field `$f` of a struct checked by `opt_struct`.
 macro_rules! read_flag {
     ($s:expr, $f:ident) => {
-        // SAFETY: as in `read_field`.
         $s.flag(|p| {
             #[allow(unused_unsafe)]
+            // SAFETY: as in `read_field`.
             unsafe {
                 std::ptr::addr_of!((*p).$f)
             }

@@ -11,10 +11,16 @@
 //! - a panic never crosses the boundary: it is `USOCKET_ERR_INTERNAL`;
 //! - failures are recorded in a thread-local last error.
 
+// Exports stay plain `extern "C"` (C has no `unsafe`; cbindgen sees them):
+// each checks its pointers for NULL through `boundary` and relies, as C
+// must, on the caller for the rest, which every unsafe block names.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
 pub mod address;
 pub mod boundary;
 pub mod datagram;
 pub mod error;
+pub mod local;
 pub mod options;
 pub mod server;
 pub mod socket;
@@ -39,6 +45,7 @@ pub use address::*;
 pub use boundary::usocket_test_panic_next;
 pub use datagram::*;
 pub use error::*;
+pub use local::*;
 pub use options::*;
 pub use server::*;
 pub use socket::*;

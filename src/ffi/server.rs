@@ -8,7 +8,8 @@ use super::usocket_t;
 use crate::address::usocket_address;
 use crate::constants::{USOCKET_DATAGRAM, USOCKET_STREAM};
 use crate::error::{Error, Result};
-use crate::registry;
+use crate::registry::{self, Object};
+use crate::socket::Socket;
 use crate::server::{Handler, Server, ServerOptions, DEFAULT_BACKLOG, DEFAULT_TIMEOUT_MS};
 
 /// A TCP server's handler: called once per client with the `user_data`
@@ -140,11 +141,16 @@ pub(crate) fn handler(
     let ud = UserData(user_data);
     match (opts.datagram, tcp, udp) {
         (false, Some(f), _) => {
-            Handler::Tcp(Box::new(move |client: u64, peer: &std::net::SocketAddr| {
-                let peer = usocket_address::from_socket_addr(peer);
+            Handler::Tcp(Box::new(move |client: Arc<Socket>, peer: &std::net::SocketAddr| {
+                let peer =
+                    if client.is_local() { usocket_address::LOCAL } else { usocket_address::from_socket_addr(peer) };
+                let handle = match registry::register_socket(client) {
+                    Ok(h) => Registered(h),
+                    Err(e) => return eprintln!("usocket server: a client could not be registered: {e}"),
+                };
                 // SAFETY: the caller gave this function for this purpose;
                 // `peer` lives for the call.
-                unsafe { f(ud.get(), client, &peer) }
+                unsafe { f(ud.get(), handle.0, &peer) }
             }))
         }
         (true, _, Some(f)) => {
@@ -158,12 +164,21 @@ pub(crate) fn handler(
     }
 }
 
+/// A client handle the server registered for a C handler: closed when the
+/// handler returns (a handle the handler closed already is no error).
+struct Registered(u64);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(Object::Socket(s)) = registry::remove(self.0) {
+            Socket::close(s);
+        }
+    }
+}
+
 /// Registers a new server, stopping it when it cannot be registered.
 pub(crate) fn register(s: Arc<Server>) -> Result<u64> {
-    registry::register_server(s.clone()).map_err(|e| {
-        s.stop();
-        e
-    })
+    registry::register_server(s.clone()).inspect_err(|_| s.stop())
 }
 
 /// Creates a server (usocket's socket-server): binds `host`:`port` and,
@@ -219,8 +234,8 @@ pub extern "C" fn usocket_server_next(
         // SAFETY: the pointers are NULL or valid as the C signature says.
         let (client, peer) = unsafe { (out(client, "client")?, peer.as_mut()) };
         let s = registry::server(server)?;
-        let (handle, addr) = s.next(timeout_ms, peer.is_some())?;
-        *client = handle;
+        let (socket, addr) = s.next(timeout_ms, peer.is_some())?;
+        *client = registry::register_socket(socket)?;
         if let Some(peer) = peer {
             *peer = match addr {
                 Some(a) if !s.is_local() => usocket_address::from_socket_addr(&a),

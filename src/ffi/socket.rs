@@ -9,8 +9,8 @@ use crate::address::usocket_address;
 use crate::constants::{USOCKET_DATAGRAM, USOCKET_DEFAULT_BACKLOG, USOCKET_STREAM};
 use crate::error::{Error, Result};
 use crate::registry::{self, Object};
-use crate::socket::{Socket, Wait};
-use crate::stream::{ConnectOptions, ListenOptions};
+use crate::socket::{ConnectOptions, Socket, Wait};
+use crate::stream::ListenOptions;
 use crate::{datagram, options, stream};
 
 /// Options for `usocket_connect`. Fill with `usocket_connect_options_init` first.
@@ -120,6 +120,37 @@ pub extern "C" fn usocket_connect(
             datagram::connect(host, port, &opts)?
         } else {
             stream::connect(host.ok_or_else(|| super::boundary::null("host"))?, port, &opts)?
+        };
+        *out = registry::register_socket(s)?;
+        Ok(())
+    })
+}
+
+/// Like `usocket_connect`, but the connect itself is bounded by
+/// `timeout_ms` instead of the options' `connect_timeout_ms`/`timeout_ms`
+/// (which still sets the receive timeout): < 0 waits as long as the OS
+/// tries, 0 does not wait at all (a connection not made by the time the
+/// connect system call returns is TIMEOUT, even where a refusal would come
+/// a moment later: usocket's `:timeout 0`), > 0 waits that long. Datagram
+/// sockets connect at once and ignore it.
+#[no_mangle]
+pub extern "C" fn usocket_connect_for(
+    host: *const c_char,
+    port: u16,
+    opts: *const usocket_connect_options,
+    timeout_ms: i64,
+    out: *mut usocket_t,
+) -> i32 {
+    guard(|| {
+        // SAFETY: each pointer is NULL or valid as the C signature says.
+        let (out, opts, host) = unsafe { (self::out(out, "out")?, connect_options(opts)?, opt_str(host, "host")?) };
+        if timeout_ms > crate::constants::USOCKET_MAX_TIMEOUT_MS {
+            return Err(Error::invalid_argument(format!("timeout_ms {timeout_ms} is larger than USOCKET_MAX_TIMEOUT_MS")));
+        }
+        let s = if opts.datagram {
+            datagram::connect(host, port, &opts)?
+        } else {
+            stream::connect_within(host.ok_or_else(|| super::boundary::null("host"))?, port, &opts, Some(timeout_ms))?
         };
         *out = registry::register_socket(s)?;
         Ok(())

@@ -33,6 +33,9 @@
 ;;;;          load hits both alike. value: binding median / usocket median;
 ;;;;          "binding_us" and "usocket_us" hold the two medians.    unit "ratio"
 ;;;;
+;;;;   --streams native|gray (any measure): the binding's stream is SBCL's
+;;;;          fd-stream or its own Gray stream (default: compat native, plain gray).
+;;;;
 ;;;; Prints exactly one JSON line on stdout, as bench/c does:
 ;;;;   {"status":"ok","measure":"rtt","impl":"binding","value":5.1,"unit":"us",
 ;;;;    "count":...,"elapsed_s":...,"mean":...,"blocks":20}
@@ -72,7 +75,14 @@
                    (t (write-char c out))))
     (write-char #\" out)))
 
+(define-condition measure-failed (error) ((text :initarg :text :reader text))
+  (:report (lambda (c s) (write-string (text c) s))))
+
+(defvar *collect*)
+
 (defun fail (format &rest args)
+  (when (and (boundp '*collect*) (consp *collect*))
+    (error 'measure-failed :text (apply #'format nil format args)))
   (format t "{\"status\":\"failed\",\"measure\":~A,\"impl\":~A,\"reason\":~A}~%"
           (json-string *measure*) (json-string *impl*)
           (json-string (apply #'format nil format args)))
@@ -98,6 +108,9 @@
     (+ sec (* nsec 1d-9))))
 
 (defun result (value unit count elapsed &rest extra)
+  (when (consp *collect*)
+    (setf (car *collect*) (list* value unit :count count :elapsed elapsed extra))
+    (return-from result nil))
   (format t "{\"status\":\"ok\",\"measure\":~A,\"impl\":~A,\"value\":~,6F,\"unit\":~A,\"count\":~D,\"elapsed_s\":~,6F~{,~A:~A~}}~%"
           (json-string *measure*) (json-string *impl*) value (json-string unit) count elapsed
           (loop for (k v) on extra by #'cddr
@@ -240,137 +253,57 @@
                 (t (error "IMPL must be binding or usocket, not ~A" *impl*))))
       (error (e) (fail "loading ~A: ~A" impl e)))))
 
+(defvar *bench-dir* (make-pathname :name nil :type nil :defaults *load-truename*))
+
 (load-impl)
 
-;;; The measures, written against usocket's API.
+;; --streams native|gray: the binding's SOCKET-STREAM is SBCL's fd-stream
+;; (usocket-cffi/compat's default) or the binding's own Gray stream (plain
+;; usocket-cffi's default). Without it each system keeps its default.
+(let ((streams (opt "streams" nil))
+      (var (and (find-package "USOCKET-CFFI")
+                (find-symbol "*NATIVE-STREAMS*" "USOCKET-CFFI"))))
+  (when (and streams var)
+    (setf (symbol-value var)
+          (cond ((string= streams "native") t)
+                ((string= streams "gray") nil)
+                (t (fail "--streams wants native or gray, not ~A" streams))))))
+
+;;; The measures (bench/measures.lisp, written against usocket's API) are
+;;; compiled into a package of their own for each implementation loaded: with
+;;; both loaded, once while USOCKET names native usocket (package
+;;; BENCH-NATIVE) and once while it names usocket-cffi (BENCH-BINDING), so
+;;; the same code measures both in one image.
 
 (defun octets (n &optional (fill 97))
   (make-array n :element-type '(unsigned-byte 8) :initial-element fill))
 
-(defun m-rtt ()
-  (let* ((size (opt "size" 1)) (iters (opt "iters" 200000)) (secs (opt "seconds" 1))
-         (warm (opt "warmup" 2000))
-         (listener (raw-listener)))
-    (fork-tcp-echo listener)
-    (let* ((s (usocket:socket-connect "127.0.0.1" (port-of listener)
-                                      :element-type '(unsigned-byte 8) :nodelay t))
-           (stream (usocket:socket-stream s))
-           (out (octets size)) (in (octets size 0)))
-      (sb-bsd-sockets:socket-close listener)
-      (flet ((round-trip ()
-               (write-sequence out stream)
-               (force-output stream)
-               (unless (= size (read-sequence in stream))
-                 (fail "short read"))))
-        (dotimes (i warm) (round-trip))
-        (multiple-value-bind (median mean count elapsed) (timed-blocks (iters secs) (round-trip))
-          (usocket:socket-close s)
-          (result median "us" count elapsed "mean" mean "blocks" +blocks+ "size" size))))))
+(setf *collect* nil)
+(setf (documentation '*collect* 'variable)
+  "When a cons, RESULT stores (value unit . extras) in its car instead of printing.")
 
-(defun m-bulk ()
-  (let* ((total (round (opt "bytes" 2147483648))) (rd (opt "read" 65536))
-         (secs (opt "seconds" 60))
-         (listener (raw-listener)))
-    (fork-bulk-sender listener total)
-    (let* ((s (usocket:socket-connect "127.0.0.1" (port-of listener)
-                                      :element-type '(unsigned-byte 8)))
-           (stream (usocket:socket-stream s))
-           (buf (octets rd 0))
-           (got 0) (calls 0)
-           (t0 (now)) (deadline (+ t0 secs)))
-      (sb-bsd-sockets:socket-close listener)
-      (loop while (< got total)
-            do (let ((n (read-sequence buf stream)))
-                 (when (zerop n) (return))
-                 (incf got n)
-                 (incf calls)
-                 (when (and (zerop (logand calls 255)) (> (now) deadline))
-                   (fail "bulk: time limit after ~D bytes" got))))
-      (let ((el (- (now) t0)))
-        (unless (= got total) (fail "bulk: got ~D of ~D bytes" got total))
-        (usocket:socket-close s)
-        (result (/ got el 1d9) "GB/s" calls el "bytes" got)))))
+(defun load-measures (package-name)
+  (let ((package (or (find-package package-name) (make-package package-name :use '(:cl)))))
+    (do-symbols (s :bench-lisp)
+      (when (eq (symbol-package s) (find-package :bench-lisp))
+        (shadowing-import s package)))
+    (let ((*package* package)
+          (*error-output* (make-broadcast-stream)) (*standard-output* (make-broadcast-stream)))
+      (load (compile-file (merge-pathnames "measures.lisp" *bench-dir*)
+                          :output-file (format nil "/tmp/bench-measures-~(~A~)-~D.fasl"
+                                               package-name (sb-unix:unix-getpid)))))
+    package))
 
-(defun m-udp ()
-  (let* ((size (opt "size" 64)) (iters (opt "iters" 200000)) (secs (opt "seconds" 1))
-         (warm (opt "warmup" 2000))
-         (peer (make-instance 'sb-bsd-sockets:inet-socket :type :datagram :protocol :udp)))
-    (sb-bsd-sockets:socket-bind peer #(127 0 0 1) 0)
-    (fork-udp-echo peer)
-    (let* ((s (usocket:socket-connect "127.0.0.1" (port-of peer) :protocol :datagram
-                                                                 :timeout 2))
-           (out (octets size)) (in (octets 65536 0)))
-      (sb-bsd-sockets:socket-close peer)
-      (flet ((round-trip ()
-               (usocket:socket-send s out size)
-               (unless (= size (nth-value 1 (usocket:socket-receive s in (length in))))
-                 (fail "short datagram"))))
-        (dotimes (i warm) (round-trip))
-        (multiple-value-bind (median mean count elapsed) (timed-blocks (iters secs) (round-trip))
-          (usocket:socket-close s)
-          (result median "us" count elapsed "mean" mean "blocks" +blocks+ "size" size))))))
+(defun measure-function (package name)
+  (symbol-function (find-symbol (string-upcase name) package)))
 
-(defun m-wait ()
-  (let* ((n (opt "n" 1000)) (iters (opt "iters" 100000)) (secs (opt "seconds" 0.5))
-         (method (or (and (search "waitlist" *impl*) "waitlist")
-                     (and (search "list" *impl*) "list")
-                     (opt "method" "list")))
-         (sockets (handler-case
-                      (loop repeat (1+ n)
-                            collect (usocket:socket-connect nil nil :protocol :datagram
-                                                                    :local-host "127.0.0.1"
-                                                                    :local-port 0))
-                    (error (e) (fail "making ~D sockets: ~A" (1+ n) e))))
-         (ready (car (last sockets)))
-         (sender (make-instance 'sb-bsd-sockets:inet-socket :type :datagram :protocol :udp)))
-    ;; usocket 0.8.3 waits with select(): a descriptor past FD_SETSIZE
-    ;; overflows its fd_set (an error, or memory corruption that kills the
-    ;; image). Say so rather than crash, unless asked to try (--force 1).
-    (when (and (eql 0 (search "usocket" *impl*)) (zerop (opt "force" 0)))
-      (let ((fd (sb-bsd-sockets:socket-file-descriptor (usocket:socket ready))))
-        (when (>= fd 1024)
-          (fail "not run: usocket's wait-for-input uses select(), and descriptor ~D is past ~
-                 FD_SETSIZE (1024): an error or a crash of the image (--force 1 tries)" fd))))
-    (sb-bsd-sockets:socket-send sender (octets 1) 1
-                                :address (list #(127 0 0 1) (usocket:get-local-port ready)))
-    (sb-bsd-sockets:socket-close sender)
-    (let ((target (if (string= method "waitlist") (usocket:make-wait-list sockets) sockets)))
-      (flet ((wait ()
-               (let ((r (usocket:wait-for-input target :timeout 1 :ready-only t)))
-                 (unless (and r (eq (first r) ready)) (fail "the ready socket was not found")))))
-        (handler-case (wait)
-          (error (e) (fail "~A wait on ~D sockets: ~A" method (1+ n) e)))
-        (multiple-value-bind (median mean count elapsed) (timed-blocks (iters secs) (wait))
-          (result median "us" count elapsed "mean" mean "blocks" +blocks+ "n" n
-                  "method" method))))))
-
-(defun raw-connect (port)
-  "A plain TCP connection to 127.0.0.1:PORT (its descriptor)."
-  (let ((s (make-instance 'sb-bsd-sockets:inet-socket :type :stream :protocol :tcp)))
-    (sb-bsd-sockets:socket-connect s #(127 0 0 1) port)
-    s))
-
-(defun m-accept ()
-  (let* ((count (opt "count" 4000)) (backlog (opt "backlog" 4096)) (rounds (opt "rounds" 5))
-         (rates '()) (total-time 0d0) (limit (+ (now) 60)))
-    (dotimes (r rounds)
-      (let* ((listener (usocket:socket-listen "127.0.0.1" 0 :backlog backlog :reuse-address t))
-             (port (usocket:get-local-port listener))
-             (clients (loop repeat count collect (raw-connect port)))
-             (accepted (make-array count :initial-element nil))
-             (t0 (now)))
-        (dotimes (i count)
-          (setf (aref accepted i) (usocket:socket-accept listener))
-          (when (and (zerop (logand i 255)) (> (now) limit)) (fail "accept: time limit")))
-        (let ((el (- (now) t0)))
-          (push (/ count el) rates)
-          (incf total-time el))
-        (loop for a across accepted do (usocket:socket-close a))
-        (usocket:socket-close listener)
-        (dolist (c clients) (sb-bsd-sockets:socket-close c))))
-    (result (median rates) "conn/s" (* count rounds) total-time
-            "rounds" rounds "mean" (/ (* count rounds) total-time)
-            "us_per_accept" (/ total-time (* count rounds) 1d-6))))
+(cond ((string= (subseq *impl* 0 (min 4 (length *impl*))) "both")
+       (load-measures "BENCH-NATIVE")
+       ;; Now USOCKET names the binding.
+       (rename-package (find-package "USOCKET") "USOCKET-NATIVE")
+       (rename-package (find-package "USOCKET-CFFI") "USOCKET-CFFI" '("USOCKET"))
+       (load-measures "BENCH-BINDING"))
+      (t (load-measures "BENCH-ONE")))
 
 (defun fn (package name)
   (symbol-function (find-symbol (string-upcase name) package)))
@@ -397,7 +330,7 @@
                                        :protocol :datagram :timeout 2)
                          (sb-bsd-sockets:socket-close peer)))))))
       (let* ((impls (list (list "binding" "USOCKET-CFFI" (client "USOCKET-CFFI") '())
-                          (list "usocket" "USOCKET" (client "USOCKET") '())))
+                          (list "usocket" "USOCKET-NATIVE" (client "USOCKET-NATIVE") '())))
              (out (octets size)) (in (octets 65536 0)))
         (dolist (impl impls)
           (destructuring-bind (name package socket times) impl
@@ -430,15 +363,55 @@
                     "binding_us" ours "usocket_us" theirs "size" size)))))
     results))
 
+(defparameter +paired-rows+
+  '(("rtt 1 B" "m-rtt" :time ("--size" "1" "--iters" "60000" "--seconds" "0.6"))
+    ("rtt 64 B" "m-rtt" :time ("--size" "64" "--iters" "60000" "--seconds" "0.6"))
+    ("bulk 64 KiB reads" "m-bulk" :rate ("--bytes" "536870912" "--read" "65536"))
+    ("udp 64 B" "m-udp" :time ("--size" "64" "--iters" "60000" "--seconds" "0.6"))
+    ("wait 300+1, list" "m-wait" :time ("--n" "300" "--method" "list" "--iters" "20000"
+                                        "--seconds" "0.3"))
+    ("wait 300+1, wait list" "m-wait" :time ("--n" "300" "--method" "waitlist" "--iters" "20000"
+                                             "--seconds" "0.3"))
+    ("accept drain 1000" "m-accept" :rate ("--count" "1000" "--rounds" "1" "--backlog" "1024")))
+  "(name measure kind args): KIND :time (smaller is better) or :rate (larger).")
+
+(defun paired-all ()
+  "Every row of +PAIRED-ROWS+, binding and native usocket alternating
+(--runs, 3 each), one JSON line per row: the medians and their ratio, binding
+over native in time (below 1: the binding is faster)."
+  (let ((runs (opt "runs" 3)))
+    (dolist (row +paired-rows+)
+      (destructuring-bind (name measure kind args) row
+        (let ((values (list (cons "BENCH-BINDING" '()) (cons "BENCH-NATIVE" '())))
+              (failure nil) (unit nil))
+          (dotimes (r runs)
+            (dolist (package (if (evenp r) '("BENCH-BINDING" "BENCH-NATIVE")
+                                 '("BENCH-NATIVE" "BENCH-BINDING")))
+              (let ((*collect* (list nil)) (*args* args))
+                (handler-case
+                    (progn (funcall (measure-function package measure))
+                           (setf unit (second (car *collect*)))
+                           (push (first (car *collect*)) (cdr (assoc package values :test #'string=))))
+                  (error (e) (setf failure (format nil "~A: ~A" package e)))))))
+          (let ((b (cdr (assoc "BENCH-BINDING" values :test #'string=)))
+                (n (cdr (assoc "BENCH-NATIVE" values :test #'string=))))
+            (if (or (null b) (null n))
+                (format t "{\"status\":\"failed\",\"measure\":~A,\"reason\":~A}~%"
+                        (json-string name) (json-string (or failure "no result")))
+                (let* ((mb (median b)) (mn (median n))
+                       (ratio (if (eq kind :time) (/ mb mn) (/ mn mb))))
+                  (format t "{\"status\":\"ok\",\"measure\":~A,\"unit\":~A,\"binding\":~,4F,~
+                             \"usocket\":~,4F,\"ratio\":~,3F,\"runs\":~D}~%"
+                          (json-string name) (json-string unit) mb mn ratio runs)))
+            (finish-output)))))))
+
 (handler-case
     (let ((measure *measure*))
-      (cond ((string= measure "rtt") (m-rtt))
-            ((string= measure "bulk") (m-bulk))
-            ((string= measure "udp") (m-udp))
-            ((string= measure "wait") (m-wait))
-            ((string= measure "accept") (m-accept))
+      (cond ((member measure '("rtt" "bulk" "udp" "wait" "accept") :test #'string=)
+             (funcall (measure-function "BENCH-ONE" (format nil "m-~A" measure))))
             ((string= measure "paired-rtt") (paired :rtt))
             ((string= measure "paired-udp") (paired :udp))
+            ((string= measure "paired-all") (paired-all))
             (t (fail "unknown measure ~A (rtt bulk udp wait accept)" measure))))
   (error (e) (fail "~A" e)))
 (sb-ext:exit :code 0 :abort t)

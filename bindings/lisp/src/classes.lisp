@@ -2,6 +2,12 @@
 
 (in-package #:usocket-cffi)
 
+(defvar *native-streams* nil
+  "When true, stream sockets made from now on (by SOCKET-CONNECT and
+SOCKET-ACCEPT on this thread, or globally) get an SB-SYS:FD-STREAM as their
+SOCKET-STREAM, as native usocket's on SBCL; otherwise the binding's own Gray
+stream. usocket-cffi/compat sets it to T.")
+
 (defclass usocket ()
   ((socket :initarg :socket :accessor socket
            :documentation "The core's handle (an integer).")
@@ -10,9 +16,13 @@
    (state :initform nil :accessor state
           :documentation "Set by WAIT-FOR-INPUT: NIL (not ready) or :READ.")
    (timeout :initform nil :initarg :timeout :accessor socket-timeout
-            :documentation "The receive timeout in seconds (NIL: none), kept here:
-the core's SO_RCVTIMEO is the interrupt slice.")
+            :documentation "The receive timeout in seconds (NIL: none), as the user
+gave it; also the socket's SO_RCVTIMEO.")
+   (send-timeout :initform nil :accessor send-timeout-setting
+                 :documentation "The send timeout as the user last gave it (SO_SNDTIMEO holds it in ms).")
    (closed-p :initform nil :accessor closed-p)
+   (local-p :initform nil :initarg :local-p :reader local-p
+            :documentation "Whether it is a Unix-domain socket (see local.lisp).")
    (wait-mark :initform 0 :accessor wait-mark :type fixnum
               :documentation "The wait-list generation that last marked this socket ready."))
   (:documentation "The main socket class. Close sockets with SOCKET-CLOSE."))
@@ -21,7 +31,9 @@ the core's SO_RCVTIMEO is the interrupt slice.")
   ((stream :initarg :stream :initform nil
            :documentation "The Gray stream over the connection, made when first asked for.")
    (element-type :initarg :element-type :initform 'character)
-   (external-format :initarg :external-format :initform :utf-8))
+   (external-format :initarg :external-format :initform :utf-8)
+   (native-p :initarg :native-p :initform *native-streams* :reader native-stream-socket-p
+             :documentation "Whether its stream is an SB-SYS:FD-STREAM (see fd-stream.lisp)."))
   (:documentation "A connected TCP socket. Close it with SOCKET-CLOSE or by
 closing its stream."))
 

@@ -6,6 +6,9 @@
 ;;;; - The ASDF systems "usocket" and "usocket-server" are registered as
 ;;;;   already loaded (immutable), so a program's (asdf:load-system "usocket")
 ;;;;   or a system that :depends-on it does not load the real one beside us.
+;;;; - Stream sockets get SBCL's own SB-SYS:FD-STREAM as their stream, as
+;;;;   native usocket's (*NATIVE-STREAMS*, see fd-stream.lisp): Hunchentoot's
+;;;;   FD-STREAM-TIMEOUT, cl+ssl's FD-STREAM-FD and serve-event work on it.
 ;;;; - usocket's internal names that its own test suite uses exist here too
 ;;;;   (usocket::make-stream-socket, usocket::ignore-unsupported-warnings,
 ;;;;   usocket::usocket-real-error, usocket::usocket-real-condition,
@@ -27,3 +30,5 @@
 (dolist (name '("usocket" "usocket-server"))
   (unless (asdf:component-loaded-p name)
     (asdf:register-immutable-system name :version *version*)))
+
+(setf *native-streams* t)

@@ -104,7 +104,7 @@
   socket-type-not-supported-error network-unreachable-error network-down-error
   network-reset-error host-down-error host-unreachable-error shutdown-error
   timeout-error deadline-timeout-error invalid-socket-error
-  invalid-socket-stream-error)
+  invalid-socket-stream-error already-shutdown-error out-of-memory-error)
 
 ;; The core's own codes, each under the usocket class a usocket program
 ;; would expect for the same situation.
@@ -122,50 +122,79 @@ Signalled with ERROR, as usocket does, though it is not an error class."))
 (define-condition ns-unknown-condition (ns-condition)
   ((real-condition :initarg :real-condition :initform nil :accessor ns-real-condition)))
 
+(define-condition ns-try-again-error (ns-error ns-try-again-condition) ()
+  (:documentation "The name service failed for now; trying again may work (usocket 0.8.9's
+class; also an NS-TRY-AGAIN-CONDITION, 0.8.3's)."))
+
 (define-condition ns-host-not-found-error (ns-error) ())
 (define-condition ns-no-recovery-error (ns-error) ())
 (define-condition ns-unknown-error (ns-error)
   ((real-error :initarg :real-error :initform nil :accessor ns-real-error)))
 
+(defparameter +sbcl-condition-map+
+  (remove nil
+          (list (cons 'sb-sys:io-timeout 'timeout-error)        ; an fd-stream's read timeout
+                (cons 'sb-ext:timeout 'timeout-error)
+                (let ((broken-pipe (find-symbol "BROKEN-PIPE" "SB-INT")))
+                  (and broken-pipe (cons broken-pipe 'connection-aborted-error)))))
+  "SBCL's own conditions (from native fd-streams) and the usocket class each
+becomes inside WITH-MAPPED-CONDITIONS, as native usocket maps them.")
+
+(defun handle-condition (condition &optional socket host-or-ip)
+  "usocket's mapping of an implementation's CONDITION: signal the usocket
+condition it stands for (with SOCKET or HOST-OR-IP), or return NIL to let it
+pass. The binding's own conditions are usocket's already."
+  (declare (ignore host-or-ip))
+  (let ((class (cdr (assoc condition +sbcl-condition-map+ :test (lambda (c type) (typep c type))))))
+    (when class
+      (error class :socket socket :message (princ-to-string condition) :errno 0))))
+
 (defmacro with-mapped-conditions ((&optional socket host-or-ip) &body body)
-  "usocket's macro. Our errors are already usocket's classes, so this only
-evaluates BODY (SOCKET and HOST-OR-IP are evaluated for their effects)."
-  `(progn ,socket ,host-or-ip (locally ,@body)))
+  "Run BODY, re-signalling SBCL's stream conditions (a native stream's read
+timeout, a broken pipe) as usocket's classes, as usocket does (socket errors
+of this binding are usocket's classes already)."
+  `(handler-bind ((condition (lambda (c) (handle-condition c ,socket ,host-or-ip))))
+     ,@body))
 
 ;;; Status codes (src/error.rs) to condition classes.
 
 (defparameter +status-classes+
-  #(nil                                 ;  0 ok
-    invalid-argument-error              ; -1
-    invalid-handle-error                ; -2
-    wrong-kind-error                    ; -3
-    internal-error                      ; -4
-    unknown-error                       ; -5
-    address-in-use-error                ; -6
-    address-not-available-error         ; -7
-    bad-file-descriptor-error           ; -8
-    connection-refused-error            ; -9
-    connection-aborted-error            ; -10
-    connection-reset-error              ; -11
-    no-buffers-error                    ; -12
-    operation-not-supported-error       ; -13
-    operation-not-permitted-error       ; -14
-    protocol-not-supported-error        ; -15
-    socket-type-not-supported-error     ; -16
-    network-unreachable-error           ; -17
-    network-down-error                  ; -18
-    network-reset-error                 ; -19
-    host-down-error                     ; -20
-    host-unreachable-error              ; -21
-    shutdown-error                      ; -22
-    timeout-error                       ; -23
-    invalid-socket-error                ; -24
-    ns-host-not-found-error             ; -25
-    ns-try-again-condition              ; -26
-    ns-no-recovery-error                ; -27
-    ns-unknown-error                    ; -28
-    invalid-socket-stream-error)        ; -29
-  "Condition class for each status code, indexed by its negation.")
+  (let ((table (make-array (1+ (- +err-invalid-socket-stream+)) :initial-element 'unknown-error)))
+    (loop for (code class)
+            on (list +err-invalid-argument+ 'invalid-argument-error
+                     +err-invalid-handle+ 'invalid-handle-error
+                     +err-wrong-kind+ 'wrong-kind-error
+                     +err-internal+ 'internal-error
+                     +err-unknown+ 'unknown-error
+                     +err-address-in-use+ 'address-in-use-error
+                     +err-address-not-available+ 'address-not-available-error
+                     +err-bad-file-descriptor+ 'bad-file-descriptor-error
+                     +err-connection-refused+ 'connection-refused-error
+                     +err-connection-aborted+ 'connection-aborted-error
+                     +err-connection-reset+ 'connection-reset-error
+                     +err-no-buffers+ 'no-buffers-error
+                     +err-operation-not-supported+ 'operation-not-supported-error
+                     +err-operation-not-permitted+ 'operation-not-permitted-error
+                     +err-protocol-not-supported+ 'protocol-not-supported-error
+                     +err-socket-type-not-supported+ 'socket-type-not-supported-error
+                     +err-network-unreachable+ 'network-unreachable-error
+                     +err-network-down+ 'network-down-error
+                     +err-network-reset+ 'network-reset-error
+                     +err-host-down+ 'host-down-error
+                     +err-host-unreachable+ 'host-unreachable-error
+                     +err-shutdown+ 'shutdown-error
+                     +err-timeout+ 'timeout-error
+                     +err-invalid-socket+ 'invalid-socket-error
+                     +err-ns-host-not-found+ 'ns-host-not-found-error
+                     +err-ns-try-again+ 'ns-try-again-error
+                     +err-ns-no-recovery+ 'ns-no-recovery-error
+                     +err-ns-unknown+ 'ns-unknown-error
+                     +err-invalid-socket-stream+ 'invalid-socket-stream-error)
+          by #'cddr
+          do (setf (svref table (- code)) class))
+    (setf (svref table 0) nil)
+    table)
+  "Condition class for each status code (constants.lisp), indexed by its negation.")
 
 (defun status-condition-class (code)
   (let ((i (- code)))
@@ -186,7 +215,7 @@ evaluates BODY (SOCKET and HOST-OR-IP are evaluated for their effects)."
   "Signal INVALID-ARGUMENT-ERROR (the core's code -1) for a bad argument the
 binding refuses before calling the core, with a message made by FORMAT."
   (error 'invalid-argument-error
-         :socket socket :code -1 :errno 0
+         :socket socket :code +err-invalid-argument+ :errno 0
          :message (apply #'format nil format-control format-arguments)))
 
 (defun signal-status (code message errno &rest keys)

@@ -61,29 +61,7 @@
   (timeout-ms :int64)
   (max-buffer-size :size))
 
-;;; Constants of the header.
-
-(defconstant +stream+ 0)
-(defconstant +datagram+ 1)
-(defconstant +shut-input+ 1)
-(defconstant +shut-output+ 2)
-(defconstant +shut-both+ 3)
-(defconstant +kind-stream+ 0)
-(defconstant +kind-stream-server+ 1)
-(defconstant +kind-datagram+ 2)
-(defconstant +state-none+ 0)
-(defconstant +state-read+ 1)
-(defconstant +opt-receive-timeout+ 0)
-(defconstant +opt-send-timeout+ 1)
-(defconstant +opt-tcp-nodelay+ 2)
-(defconstant +opt-reuse-address+ 3)
-(defconstant +opt-keepalive+ 4)
-(defconstant +opt-broadcast+ 5)
-(defconstant +opt-receive-buffer+ 6)
-(defconstant +opt-send-buffer+ 7)
-
-(defconstant +err-invalid-handle+ -2)
-(defconstant +err-timeout+ -23)
+;;; The header's constants are in constants.lisp, generated from it.
 
 ;;; The registry of definitions, for the header test.
 
@@ -126,12 +104,15 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
   (a :pointer) (buf :pointer) (cap :size))
 (defcore "usocket_resolve" %resolve status
   (host :string) (out :pointer) (cap :size) (count :pointer))
+(defcore "usocket_host_by_name" %host-by-name status (host :string) (out :pointer))
 
 ;;; Creating and closing.
 
 (defcore "usocket_connect_options_init" %connect-options-init :void (o :pointer))
 (defcore "usocket_connect" %connect :int32
   (host :pointer) (port :uint16) (opts :pointer) (out :pointer))
+(defcore "usocket_connect_for" %connect-for :int32
+  (host :pointer) (port :uint16) (opts :pointer) (timeout-ms :int64) (out :pointer))
 (defcore "usocket_listen_options_init" %listen-options-init :void (o :pointer))
 (defcore "usocket_listen" %listen :int32
   (host :pointer) (port :uint16) (opts :pointer) (out :pointer))
@@ -140,6 +121,8 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
   (listener usocket-t) (out :pointer) (peer :pointer))
 (defcore "usocket_close" %close :int32 (s usocket-t))
 (defcore "usocket_shutdown" %shutdown status (s usocket-t) (how :int32))
+(defcore "usocket_shutdown" %shutdown-raw :int32 (s usocket-t) (how :int32))
+(defcore "usocket_dup_fd" %dup-fd status (s usocket-t) (fd :pointer))
 (defcore "usocket_kind" %kind status (s usocket-t) (kind :pointer))
 (defcore "usocket_fd" %fd status (s usocket-t) (fd :pointer))
 
@@ -157,6 +140,17 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
 (defcore "usocket_input_available" %input-available status
   (s usocket-t) (available :pointer))
 
+;;; Calls bounded by their own timeout (0.2): what blocking calls are sliced into.
+
+(declaim (inline %read-for %accept-for %receive-for))
+(defcore "usocket_read_for" %read-for :int32
+  (s usocket-t) (buf :pointer) (len :size) (timeout-ms :int64) (nread :pointer))
+(defcore "usocket_accept_for" %accept-for :int32
+  (listener usocket-t) (timeout-ms :int64) (out :pointer) (peer :pointer))
+(defcore "usocket_receive_for" %receive-for :int32
+  (s usocket-t) (buf :pointer) (len :size) (timeout-ms :int64) (nreceived :pointer)
+  (from :pointer))
+
 ;;; Datagram I/O.
 
 (defcore "usocket_send" %send :int32
@@ -164,16 +158,29 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
 (defcore "usocket_receive" %receive :int32
   (s usocket-t) (buf :pointer) (len :size) (nreceived :pointer) (from :pointer))
 
+;;; Unix-domain sockets (0.2).
+
+(defcore "usocket_connect_local" %connect-local :int32 (path :pointer) (opts :pointer) (out :pointer))
+(defcore "usocket_listen_local" %listen-local :int32 (path :pointer) (opts :pointer) (out :pointer))
+(defcore "usocket_local_path" %local-path status
+  (s usocket-t) (buf :pointer) (cap :size) (len :pointer))
+(defcore "usocket_peer_path" %peer-path status
+  (s usocket-t) (buf :pointer) (cap :size) (len :pointer))
+(defcore "usocket_peer_credentials" %peer-credentials status
+  (s usocket-t) (pid :pointer) (uid :pointer) (gid :pointer))
+(defcore "usocket_send_local" %send-local :int32
+  (s usocket-t) (buf :pointer) (len :size) (path :pointer) (nsent :pointer))
+(declaim (inline %receive-local))
+(defcore "usocket_receive_local" %receive-local :int32
+  (s usocket-t) (buf :pointer) (len :size) (timeout-ms :int64) (nreceived :pointer)
+  (from :pointer) (from-cap :size) (from-len :pointer))
+
 ;;; Names and options.
 
 (defcore "usocket_local_name" %local-name status (s usocket-t) (out :pointer))
 (defcore "usocket_peer_name" %peer-name status (s usocket-t) (out :pointer))
 (defcore "usocket_get_option" %get-option status (s usocket-t) (option :int32) (value :pointer))
 (defcore "usocket_set_option" %set-option status (s usocket-t) (option :int32) (value :int64))
-;; The raw variant, for the shortened last slice of a receive-like call
-;; (inside WITHOUT-INTERRUPTS, around the call itself).
-(declaim (inline %set-option-raw))
-(defcore "usocket_set_option" %set-option-raw :int32 (s usocket-t) (option :int32) (value :int64))
 
 ;;; Waiting.
 
@@ -205,3 +212,14 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
 (defcore "usocket_server_set_stack_size" %server-set-stack-size status
   (server usocket-t) (bytes :size))
 (defcore "usocket_server_wait" %server-wait :int32 (server usocket-t) (timeout-ms :int64))
+(defcore "usocket_server_new_local" %server-new-local :int32
+  (path :pointer) (opts :pointer) (tcp :pointer) (user-data :pointer) (server :pointer))
+;; A server loop on Lisp threads (0.2): SOCKET-SERVER is built on these.
+(declaim (inline %server-next %server-next-datagram))
+(defcore "usocket_server_next" %server-next :int32
+  (server usocket-t) (timeout-ms :int64) (client :pointer) (peer :pointer))
+(defcore "usocket_server_next_datagram" %server-next-datagram :int32
+  (server usocket-t) (timeout-ms :int64) (buf :pointer) (cap :size) (len :pointer)
+  (peer :pointer))
+(defcore "usocket_server_reply" %server-reply :int32
+  (server usocket-t) (buf :pointer) (len :size) (peer :pointer))

@@ -9,15 +9,19 @@
 (defparameter *auto-port* 0
   "The port to pass to SOCKET-LISTEN to have the system pick a free one.")
 
-(defparameter *version* "0.8.3"
+(defvar *ipv6-only-p* nil
+  "When true, GET-HOST-BY-NAME and GET-RANDOM-HOST-BY-NAME answer IPv6
+addresses only (usocket 0.8.9).")
+
+(defparameter *version* "0.8.9"
   "The usocket version whose API this implements.")
 
 (defparameter *backend* :native)
 
 (defvar *default-event-base* nil "Unused here (usocket's IOlib backend).")
 
-(defconstant +max-datagram-packet-size+ 65507
-  "The largest payload of an IPv4 UDP datagram: 65535 less 20 (IP) and 8 (UDP).")
+(setf (documentation '+max-datagram-packet-size+ 'variable) ; constants.lisp
+      "The largest payload of an IPv4 UDP datagram: 65535 less 20 (IP) and 8 (UDP).")
 
 (deftype octet () '(unsigned-byte 8))
 (deftype octets () '(simple-array (unsigned-byte 8) (*)))
@@ -36,17 +40,17 @@
     (dotimes (i octets n)
       (setf n (logior (ash n 8) (aref buffer (+ start i)))))))
 
-(defmacro port-to-octet-buffer (port buffer &key (start 0))
-  `(integer-to-octet-buffer ,port ,buffer 2 :start ,start))
+(defun port-to-octet-buffer (port buffer &key (start 0))
+  (integer-to-octet-buffer port buffer 2 :start start))
 
-(defmacro port-from-octet-buffer (buffer &key (start 0))
-  `(octet-buffer-to-integer ,buffer 2 :start ,start))
+(defun port-from-octet-buffer (buffer &key (start 0))
+  (octet-buffer-to-integer buffer 2 :start start))
 
-(defmacro ip-to-octet-buffer (ip buffer &key (start 0))
-  `(integer-to-octet-buffer (host-byte-order ,ip) ,buffer 4 :start ,start))
+(defun ip-to-octet-buffer (ip buffer &key (start 0))
+  (integer-to-octet-buffer (host-byte-order ip) buffer 4 :start start))
 
-(defmacro ip-from-octet-buffer (buffer &key (start 0))
-  `(octet-buffer-to-integer ,buffer 4 :start ,start))
+(defun ip-from-octet-buffer (buffer &key (start 0))
+  (octet-buffer-to-integer buffer 4 :start start))
 
 ;;; IPv4.
 
@@ -241,7 +245,7 @@ null pointer."
 (defun address-octets (pointer)
   "The address in the usocket_address at POINTER, as a 4- or 16-octet vector."
   (let* ((family (cffi:foreign-slot-value pointer '(:struct address) 'family))
-         (n (if (= family 6) 16 4))
+         (n (if (= family +family-ipv6+) 16 4))
          (v (make-array n :element-type 'octet))
          (octets (cffi:foreign-slot-pointer pointer '(:struct address) 'octets)))
     (dotimes (i n v)
@@ -267,13 +271,25 @@ null pointer."
           (setf cap n))))))
 
 (defun get-host-by-name (name)
-  "The first IPv4 address of NAME, or its first address if it has no IPv4 one."
-  (let ((hosts (get-hosts-by-name name)))
-    (or (find 4 hosts :key #'length) (first hosts))))
+  "The first IPv4 address of NAME, else its first IPv6 address (the core's
+usocket_host_by_name); with *IPV6-ONLY-P*, its first IPv6 address."
+  (if *ipv6-only-p*
+      (find 16 (get-hosts-by-name name) :key #'length)
+      (let ((*error-host* name))
+        (cffi:with-foreign-object (out '(:struct address))
+          (%host-by-name (host-string name) out)
+          (address-octets out)))))
 
 (defun get-random-host-by-name (name)
-  "A random IPv4 address of NAME, or a random one of any family if it has none."
+  "A random IPv4 address of NAME, or a random one of any family if it has
+none; with *IPV6-ONLY-P*, a random IPv6 address."
   (let* ((hosts (get-hosts-by-name name))
-         (v4 (remove 4 hosts :key #'length :test-not #'=))
-         (pool (or v4 hosts)))
+         (pool (if *ipv6-only-p*
+                   (remove 16 hosts :key #'length :test-not #'=)
+                   (or (remove 4 hosts :key #'length :test-not #'=) hosts))))
     (when pool (elt pool (random (length pool))))))
+
+(defun get-host-name ()
+  "This machine's host name (usocket 0.8.9)."
+  (multiple-value-bind (name errno) (sb-unix:unix-gethostname)
+    (or name (error 'unknown-error :errno (or errno 0) :message "gethostname() failed"))))

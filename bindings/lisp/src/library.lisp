@@ -13,14 +13,15 @@
                                         (asdf:system-source-directory system))))
         (probe-file candidate)))))
 
-(defun find-core-library ()
-  "USOCKET_LIBRARY, then the repository's build output, then the system's path."
-  (let ((env (uiop:getenv "USOCKET_LIBRARY")))
-    (cond ((and env (plusp (length env)))
-           (or (probe-file env)
-               (error "USOCKET_LIBRARY names ~S, which does not exist." env)))
-          ((repository-library))
-          (t "libusocket.so"))))
+(defun find-core-library (&key (env (uiop:getenv "USOCKET_LIBRARY"))
+                                (repository (repository-library)))
+  "USOCKET_LIBRARY (ENV), then the repository's build output (REPOSITORY),
+then the system's path (the bare name, for the dynamic loader)."
+  (cond ((and env (plusp (length env)))
+         (or (probe-file env)
+             (error "USOCKET_LIBRARY names ~S, which does not exist." env)))
+        (repository)
+        (t "libusocket.so")))
 
 (defun load-core-library ()
   (let ((path (find-core-library)))

@@ -1,7 +1,9 @@
 ;;;; SOCKET-OPTION and its SETF: usocket's option keywords.
 ;;;;
-;;;;   :receive-timeout   seconds or NIL   (kept in Lisp; reads, receives and
-;;;;                                        accepts signal TIMEOUT-ERROR after it)
+;;;;   :receive-timeout   seconds or NIL   (SO_RCVTIMEO, and kept in Lisp: reads,
+;;;;                                        receives and accepts, made in slices
+;;;;                                        of the core's _for calls, signal
+;;;;                                        TIMEOUT-ERROR after it)
 ;;;;   :send-timeout      seconds or NIL   (SO_SNDTIMEO)
 ;;;;   :tcp-nodelay       boolean          (also :tcp-no-delay)
 ;;;;   :reuse-address     boolean
@@ -78,19 +80,32 @@ INVALID-ARGUMENT-ERROR, anything else TYPE-ERROR."
       (socket-timeout socket)
       (let* ((number (option-number option socket))
              (value (core-option socket number)))
-        (cond ((= number +opt-send-timeout+) (if (zerop value) nil (/ value 1000)))
+        (cond ((= number +opt-send-timeout+)
+               ;; Exactly what the user set, unless C changed it since.
+               (let ((set (send-timeout-setting socket)))
+                 (cond ((zerop value) nil)
+                       ((and set (= value (seconds->ms set))) set)
+                       (t (/ value 1000)))))
               ((member number (list +opt-receive-buffer+ +opt-send-buffer+)) value)
               (t (/= value 0))))))
 
 (defmethod (setf socket-option) (new-value (socket usocket) option &key)
   (if (eq option :receive-timeout)
       (let ((timeout (normalize-timeout (timeout-seconds new-value option socket))))
-        (setf (core-option socket +opt-receive-timeout+) (slice-receive-timeout-ms timeout)
-              (socket-timeout socket) timeout))
+        (setf (core-option socket +opt-receive-timeout+) (receive-timeout-option-ms timeout)
+              (socket-timeout socket) timeout)
+        ;; A native stream times its reads itself, as native usocket's does.
+        (when (typep socket 'stream-usocket)
+          (let ((stream (slot-value socket 'stream)))
+            (when (native-stream-p stream)
+              (setf (sb-impl::fd-stream-timeout stream)
+                    (and timeout (coerce timeout 'single-float)))))))
       (let ((number (option-number option socket)))
         (setf (core-option socket number)
               (cond ((= number +opt-send-timeout+)
-                     (seconds->ms (timeout-seconds new-value option socket)))
+                     (let ((seconds (timeout-seconds new-value option socket)))
+                       (setf (send-timeout-setting socket) seconds)
+                       (seconds->ms seconds)))
                     ((member number (list +opt-receive-buffer+ +opt-send-buffer+))
                      (unless (integerp new-value)
                        (error 'type-error :datum new-value

@@ -6,6 +6,9 @@
    ;; variables and constants
    #:*version* #:*wildcard-host* #:*auto-port* #:+max-datagram-packet-size+
    #:*remote-host* #:*remote-port* #:*backend* #:*default-event-base*
+   #:*ipv6-only-p*
+   ;; restarts of socket-connect and socket-listen (0.8.6)
+   #:use-other-host #:use-other-port #:retry
    ;; sockets
    #:socket-connect #:socket-listen #:socket-accept #:socket-close
    #:socket-shutdown
@@ -24,7 +27,7 @@
    #:socket-server #:default-udp-handler #:default-tcp-handler #:echo-tcp-handler
    ;; name service
    #:get-host-by-name #:get-hosts-by-name #:get-random-host-by-name
-   #:host-to-hostname
+   #:host-to-hostname #:get-host-name
    ;; address helpers
    #:host-byte-order #:hbo-to-dotted-quad #:hbo-to-vector-quad
    #:vector-quad-to-dotted-quad #:dotted-quad-to-vector-quad
@@ -39,6 +42,7 @@
    #:socket-warning
    #:insufficient-implementation #:unsupported #:unimplemented
    #:ns-host-not-found-error #:ns-no-recovery-error #:ns-try-again-condition
+   #:ns-try-again-error #:already-shutdown-error #:out-of-memory-error
    #:address-not-available-error #:host-down-error
    #:operation-not-supported-error #:network-down-error #:invalid-socket-error
    #:socket-type-not-supported-error #:deadline-timeout-error
@@ -53,4 +57,6 @@
    ;; our additions: the core's own codes as subclasses of usocket's classes
    #:invalid-handle-error #:wrong-kind-error #:internal-error
    #:usocket-errno #:socket-error-message #:socket-error-code
-   #:core-version #:socket-fd))
+   #:core-version #:socket-fd
+   ;; Unix-domain sockets
+   #:get-local-path #:get-peer-path #:get-peer-credentials))

@@ -1,5 +1,10 @@
-;;;; SOCKET-SERVER: usocket's simple TCP and UDP servers, on Lisp threads
-;;;; (bordeaux-threads) over the core's accept and receive.
+;;;; SOCKET-SERVER: usocket's simple TCP and UDP servers. The core makes and
+;;;; owns the server (usocket_server_new / _new_local, no C handlers) and
+;;;; applies its accept policy (transient errors retried, descriptor
+;;;; exhaustion backed off) inside usocket_server_next; the handlers run as
+;;;; Lisp code on Lisp threads (bordeaux-threads) around usocket_server_next,
+;;;; usocket_server_next_datagram and usocket_server_reply. No accept loop of
+;;;; our own.
 
 (in-package #:usocket-cffi)
 
@@ -12,8 +17,6 @@
 
 (defvar *server* nil "The socket of the last SOCKET-SERVER run on the calling thread.")
 
-(defconstant +server-backlog+ 4096
-  "SOMAXCONN: a burst of clients queues instead of being refused.")
 
 (defun default-udp-handler (buffer)
   "Echo the datagram."
@@ -51,71 +54,151 @@
     ;; If flushing failed, the handle must still go.
     (close-usocket-handle client)))
 
-(defun tcp-event-loop (socket function arguments element-type multi-threading)
-  (unwind-protect
-       (cffi:with-foreign-object (peer '(:struct address))
-         (loop
-           (let ((client (handler-case
-                             (accept-with-peer socket element-type
-                                               (server-external-format socket) peer)
-                           (invalid-handle-error () (return))
-                           (socket-error ()
-                             ;; E.g. a client that gave up before we got to it,
-                             ;; or out of descriptors: keep serving.
-                             (sleep 0.01)
-                             nil))))
-             (when client
-               (let ((host (address-octets peer)) (port (address-port peer)))
+(defun peer-host (peer local-p)
+  (if local-p nil (address-octets peer)))
+
+(defun peer-port (peer local-p)
+  (if local-p nil (address-port peer)))
+
+(defmacro server-loop-call ((server what) (slice) form)
+  "FORM, a raw usocket_server_next* call bounded by SLICE ms, in interrupt-safe
+slices until it succeeds: true then; NIL once the server was stopped or closed."
+  (let ((code (gensym)) (message (gensym)) (errno (gensym)) (value (gensym)))
+    `(loop
+       (multiple-value-bind (,code ,value ,message ,errno)
+           (let ((,slice +slice-ms+)) (without-interrupts (core-result ,form t)))
+         (declare (ignore ,value))
+         (cond ((zerop ,code) (return t))
+               ((= ,code +err-timeout+))
+               ((or (= ,code +err-shutdown+) (= ,code +err-invalid-handle+)) (return nil))
+               (t (signal-status ,code ,message ,errno :socket ,server
+                                 :host ,what)))))))
+
+(defun tcp-event-loop (server function arguments element-type multi-threading)
+  "Serve SERVER (a STREAM-SERVER-USOCKET over a core server handle)."
+  (let ((handle (socket server))
+        (local-p (local-p server))
+        (element-type (or element-type (element-type server))))
+    (unwind-protect
+         (cffi:with-foreign-objects ((peer '(:struct address)) (out 'usocket-t))
+           (loop
+             (let ((client (and (server-loop-call (server "socket-server") (slice)
+                                  (%server-next handle slice out peer))
+                                (register-handle-finalizer
+                                 (make-instance 'stream-usocket
+                                                :socket (cffi:mem-ref out 'usocket-t)
+                                                :element-type element-type
+                                                :external-format (server-external-format server)
+                                                :local-p local-p)
+                                 (cffi:mem-ref out 'usocket-t)))))
+               (unless client (return))
+               (let ((host (peer-host peer local-p)) (port (peer-port peer local-p)))
                  (if multi-threading
                      (bt:make-thread (lambda ()
                                        (serve-tcp-client client host port function arguments))
                                      :name "USOCKET Client")
-                     (serve-tcp-client client host port function arguments)))))))
-    (socket-close socket))
+                     (serve-tcp-client client host port function arguments))))))
+      (socket-close server)))
   (values))
 
-(defun udp-event-loop (socket function arguments max-buffer-size)
-  (let ((buffer (make-array max-buffer-size :element-type 'octet)))
+(defun udp-event-loop (server function arguments max-buffer-size)
+  "Serve SERVER (a DATAGRAM-USOCKET over a core UDP server handle)."
+  (let ((handle (socket server))
+        (buffer (make-array max-buffer-size :element-type 'octet)))
     (unwind-protect
-         (loop
-           (multiple-value-bind (received n host port)
-               (handler-case (socket-receive socket buffer max-buffer-size)
-                 (invalid-handle-error () (return))
-                 ;; E.g. an ICMP error left by an earlier reply.
-                 (socket-error () nil))
-             (when received
-               (let ((reply (let ((*remote-host* host) (*remote-port* port))
-                              (with-handler-errors-reported
-                                (apply function (subseq buffer 0 n) arguments)))))
-                 (when (and reply (plusp (length reply)))
-                   (handler-case (socket-send socket reply (length reply) :host host :port port)
-                     (invalid-handle-error () (return))
-                     (socket-error () nil)))))))
-      (socket-close socket)))
+         (cffi:with-foreign-objects ((peer '(:struct address)) (len :size))
+           (loop
+             (unless (server-loop-call (server "socket-server") (slice)
+                       (sb-sys:with-pinned-objects (buffer)
+                         (%server-next-datagram handle slice (sb-sys:vector-sap buffer)
+                                                max-buffer-size len peer)))
+               (return))
+             (let* ((n (cffi:mem-ref len :size))
+                    (reply (let ((*remote-host* (address-octets peer))
+                                 (*remote-port* (address-port peer)))
+                             (with-handler-errors-reported
+                               (apply function (subseq buffer 0 n) arguments)))))
+               (when (and reply (plusp (length reply)))
+                 (multiple-value-bind (data start) (octets-for-sending reply 0 (length reply))
+                   (let ((code (sb-sys:with-pinned-objects (data)
+                                 (without-interrupts
+                                   (%server-reply handle (sb-sys:sap+ (sb-sys:vector-sap data) start)
+                                                  (length reply) peer)))))
+                     ;; A reply that cannot go (too long, an ICMP error) is
+                     ;; dropped; a closed server ends the loop.
+                     (when (or (= code +err-shutdown+) (= code +err-invalid-handle+))
+                       (return))))))))
+      (socket-close server)))
   (values))
+
+(defun server-timeout-ms (timeout)
+  "A UDP server's TIMEOUT (seconds) for the core, which checks it: a negative
+or too large one is INVALID-ARGUMENT-ERROR there, as in every runtime."
+  (cond ((and (floatp timeout) (or (sb-ext:float-nan-p timeout) (sb-ext:float-infinity-p timeout)))
+         (invalid-argument nil "socket-server: timeout ~A is not a finite number of seconds"
+                           timeout))
+        ((minusp timeout) -1)
+        (t (min (ceiling (* timeout 1000)) (1+ +max-timeout-ms+)))))
+
+(defun make-core-server (host port protocol reuse-address timeout max-buffer-size)
+  "A core server handle (serving nothing yet) wrapped as a usocket."
+  (unless (typep max-buffer-size '(integer 1 #.+max-datagram-packet-size+))
+    (invalid-argument nil "socket-server: max-buffer-size ~S is not an integer from 1 to ~D"
+                      max-buffer-size +max-datagram-packet-size+))
+  (unless (realp timeout)
+    (error 'type-error :datum timeout :expected-type 'real))
+  (cffi:with-foreign-objects ((opts '(:struct server-options)) (out 'usocket-t))
+    (%server-options-init opts)
+    (macrolet ((opt (slot) `(cffi:foreign-slot-value opts '(:struct server-options) ',slot)))
+      (setf (opt protocol) (if (eq protocol :datagram) +datagram+ +stream+)
+            (opt reuse-address) (and reuse-address t)
+            (opt backlog) +server-default-backlog+
+            (opt multi-threading) nil
+            ;; The core checks it (negative or too large: invalid-argument).
+            (opt timeout-ms) (server-timeout-ms timeout)
+            (opt max-buffer-size) max-buffer-size))
+    (flet ((wrap (handle)
+             (register-handle-finalizer
+              (if (eq protocol :datagram)
+                  (make-instance 'datagram-usocket :socket handle)
+                  (make-instance 'stream-server-usocket :socket handle :local-p (pathnamep host)))
+              handle)))
+      (if (pathnamep host)
+          (with-local-path (path host)
+            (with-committed-call (code usocket message errno)
+                ((%server-new-local path opts (cffi:null-pointer) (cffi:null-pointer) out)
+                 (wrap (cffi:mem-ref out 'usocket-t)))
+              (if (zerop code) usocket (signal-status code message errno :socket nil :host host))))
+          (with-host-pointer (local (if (wildcard-host-p host) nil host))
+            (with-committed-call (code usocket message errno)
+                ((%server-new local port opts (cffi:null-pointer) (cffi:null-pointer)
+                              (cffi:null-pointer) out)
+                 (wrap (cffi:mem-ref out 'usocket-t)))
+              (if (zerop code) usocket (signal-status code message errno :socket nil :host host))))))))
 
 (locally (declare (sb-ext:muffle-conditions style-warning)) ; &optional with &key, as usocket
 (defun socket-server (host port function &optional arguments
                       &key in-new-thread (protocol :stream)
                            (timeout 1) (max-buffer-size +max-datagram-packet-size+)
                            element-type (reuse-address t) multi-threading name)
-  "Serve on HOST (NIL: every interface) and PORT. TCP: FUNCTION is called with
-each client's stream (and ARGUMENTS), one client at a time or, with
-MULTI-THREADING, a thread per client; the stream is closed after it. UDP:
-FUNCTION is called with each datagram (and ARGUMENTS); what it returns is
-sent back to the sender. *REMOTE-HOST* and *REMOTE-PORT* name the client.
-An error in FUNCTION is reported and the server goes on. With IN-NEW-THREAD,
+  "Serve on HOST (NIL: every interface; a pathname: a Unix-domain stream
+socket) and PORT. TCP: FUNCTION is called with each client's stream (and
+ARGUMENTS), one client at a time or, with MULTI-THREADING, a thread per
+client; the stream is closed after it. UDP: FUNCTION is called with each
+datagram (and ARGUMENTS); what it returns is sent back to the sender.
+*REMOTE-HOST* and *REMOTE-PORT* name the client (NIL for a local one). An
+error in FUNCTION is reported and the server goes on. TIMEOUT (UDP, seconds)
+is how long one wait for a datagram lasts before the loop looks again
+whether it was stopped; it never ends the server. With IN-NEW-THREAD,
 returns the server's thread and its socket (SOCKET-CLOSE on the socket stops
-the server); otherwise serves until the socket is closed.
-TIMEOUT (usocket's UDP wake-up interval) is accepted and not needed."
-  (declare (ignore timeout))
+the server); otherwise serves until the socket is closed."
+  (check-type protocol (member :stream :datagram))
+  (when element-type (check-element-type element-type))
+  (unless (pathnamep host) (check-port port "socket-server: port"))
   (let* ((host (or host *wildcard-host*))
-         (socket (ecase protocol
-                   (:stream (socket-listen host port :reuse-address reuse-address
-                                                     :backlog +server-backlog+
-                                                     :element-type (or element-type 'character)))
-                   (:datagram (socket-connect nil nil :protocol :datagram
-                                                      :local-host host :local-port port)))))
+         (socket (make-core-server host port protocol reuse-address timeout max-buffer-size)))
+    (when (and element-type (eq protocol :stream))
+      (setf (slot-value socket 'element-type) element-type))
     (flet ((serve ()
              (ecase protocol
                (:stream (tcp-event-loop socket function arguments element-type multi-threading))

@@ -5,18 +5,17 @@
 ;;;; lock guard or Arc would leak). So every call into the core runs inside
 ;;;; SB-SYS:WITHOUT-INTERRUPTS, where an interrupt is only recorded; it runs
 ;;;; when the WITHOUT-INTERRUPTS form ends. Calls that may block for long are
-;;;; made in slices of at most +SLICE-MS+: a socket's SO_RCVTIMEO is set to
-;;;; the slice (the caller's own timeout is kept here, in Lisp), waits are
-;;;; asked for at most a slice at a time, and between slices interrupts run.
+;;;; made in slices of at most USOCKET_INTERRUPT_SLICE_MS with the core's
+;;;; calls bounded by their own timeout (usocket_read_for, _accept_for,
+;;;; _receive_for, _receive_local, _write_some, _server_next*, waits); the
+;;;; caller's timeout is counted here, and between slices interrupts run.
+;;;; No socket's SO_RCVTIMEO or SO_SNDTIMEO is ever set but by its user.
 ;;;; When data is already there, a read or wait is still one foreign call.
 
 (in-package #:usocket-cffi)
 
-(defconstant +slice-ms+ 100
-  "The longest a foreign call may block with interrupts deferred, in ms.")
-
-(defconstant +forever-ms+ (* 24 3600 1000)
-  "A connect bound that leaves the decision to the OS (its SYN retries give up first).")
+(defconstant +slice-ms+ +interrupt-slice-ms+
+  "The longest a foreign call may block with interrupts deferred, in ms (the header's).")
 
 (defmacro without-interrupts (&body body)
   "Run BODY (a foreign call and the bookkeeping of its result, which make no
@@ -58,9 +57,7 @@ UNWIND-PROTECT (BODY cannot unwind), which halves its cost on the fast path."
       (max 1 (ceiling (* seconds 1000)))
       0))
 
-(defun slice-receive-timeout-ms (timeout)
-  "The SO_RCVTIMEO to give the core for a caller's TIMEOUT (seconds or NIL):
-the interrupt slice, or the caller's timeout when that is shorter."
-  (if timeout
-      (min +slice-ms+ (seconds->ms timeout))
-      +slice-ms+))
+(defun receive-timeout-option-ms (timeout)
+  "The core's receive timeout option (SO_RCVTIMEO, ms) for a user's TIMEOUT
+(seconds or NIL: 0, none)."
+  (seconds->ms timeout))

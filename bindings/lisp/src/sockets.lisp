@@ -45,30 +45,85 @@ with CODE, VALUE, MESSAGE and ERRNO bound."
 (defmethod socket-stream ((object stream-usocket))
   (or (slot-value object 'stream)
       (setf (slot-value object 'stream)
-            (make-socket-stream object (slot-value object 'element-type)
-                                (slot-value object 'external-format)))))
+            (if (native-stream-socket-p object)
+                (make-native-stream object (slot-value object 'element-type)
+                                    (slot-value object 'external-format)
+                                    (socket-timeout object))
+                (make-socket-stream object (slot-value object 'element-type)
+                                    (slot-value object 'external-format))))))
 
 (defgeneric (setf socket-stream) (stream object))
 
 (defmethod (setf socket-stream) (stream (object stream-usocket))
   (setf (slot-value object 'stream) stream))
 
-(defun socket-connect (host port &key (protocol :stream) (element-type 'character)
-                                      timeout deadline (nodelay t nodelay-specified)
-                                      local-host local-port (external-format :utf-8))
+(defmacro with-connect-restarts ((host port) &body body)
+  "usocket 0.8.9's restarts around SOCKET-CONNECT and SOCKET-LISTEN:
+USE-OTHER-PORT, USE-OTHER-HOST and RETRY (BODY sees the new HOST and PORT)."
+  `(loop
+     (restart-case (return (progn ,@body))
+       (use-other-port (new-port)
+         :report "Use a different port."
+         :interactive (lambda ()
+                        (format *query-io* "Port: ")
+                        (list (parse-integer (read-line *query-io*))))
+         (setq ,port new-port))
+       (use-other-host (new-host)
+         :report "Use a different host."
+         :interactive (lambda ()
+                        (format *query-io* "Host: ")
+                        (list (read-line *query-io*)))
+         (setq ,host new-host))
+       (retry ()
+         :report "Retry socket connection."))))
+
+(defun connect-timeout-ms (seconds)
+  "usocket_connect_for's bound for a connection timeout in SECONDS: NIL
+leaves it to the OS (-1); 0 does not wait at all (usocket's \"expire at
+once\"); otherwise the ms, at most USOCKET_MAX_TIMEOUT_MS."
+  (cond ((null seconds) -1)
+        ((not (realp seconds)) (error 'type-error :datum seconds :expected-type '(or null (real 0))))
+        ((and (floatp seconds) (sb-ext:float-nan-p seconds))
+         (invalid-argument nil "socket-connect: the connection timeout is NaN"))
+        ((not (plusp seconds)) 0)
+        ((and (floatp seconds) (sb-ext:float-infinity-p seconds)) -1)
+        (t (min (seconds->ms seconds) +max-timeout-ms+))))
+
+(defun socket-connect (host port &rest args
+                       &key (protocol :stream) (element-type 'character)
+                            timeout (connection-timeout nil connection-timeout-p)
+                            (read-timeout nil read-timeout-p) deadline (nodelay t)
+                            local-host local-port (external-format :utf-8))
   "Connect to HOST on PORT; return a STREAM-USOCKET, or a DATAGRAM-USOCKET for
-:PROTOCOL :DATAGRAM (unconnected when HOST is NIL). TIMEOUT (seconds) bounds
-the connect and is the read timeout (SO_RCVTIMEO, as documented). NODELAY is
-on unless NIL is passed. EXTERNAL-FORMAT (our addition) codes characters."
-  (declare (ignore nodelay-specified))
+:PROTOCOL :DATAGRAM (unconnected when HOST is NIL). HOST may be a pathname:
+a Unix-domain socket (a name starting with @ is in the abstract namespace;
+PORT is ignored). TIMEOUT (seconds) is both the connection timeout and the
+read timeout (SO_RCVTIMEO, as documented); CONNECTION-TIMEOUT and
+READ-TIMEOUT override it for each (usocket 0.8.9). A connection timeout of
+0 expires at once. NODELAY is on unless NIL is passed. EXTERNAL-FORMAT (our
+addition) codes characters. Restarts: USE-OTHER-PORT, USE-OTHER-HOST, RETRY."
+  (declare (ignore args))
   (when deadline (unsupported 'deadline 'socket-connect))
+  (let ((read-timeout (if read-timeout-p read-timeout timeout))
+        (connection-timeout (if connection-timeout-p connection-timeout timeout)))
+    (with-connect-restarts (host port)
+      (socket-connect-internal host port protocol element-type read-timeout
+                               connection-timeout nodelay local-host local-port
+                               external-format))))
+
+(defun socket-connect-internal (host port protocol element-type read-timeout connection-timeout
+                                nodelay local-host local-port external-format)
   (check-type protocol (member :stream :datagram))
   (check-element-type element-type)
+  (when (or (pathnamep host) (and (null host) (pathnamep local-host)))
+    (return-from socket-connect-internal
+      (connect-local host protocol element-type read-timeout connection-timeout
+                     local-host external-format)))
   (when (eq protocol :stream)
     (unless host (error 'type-error :datum host :expected-type '(not null))))
   (when host (check-port port "socket-connect: port"))
   (when local-port (check-port local-port "socket-connect: local port"))
-  (let ((timeout (normalize-timeout timeout))
+  (let ((timeout (normalize-timeout read-timeout))
         (external-format (progn (normalize-external-format external-format) external-format))
         (nodelay (and nodelay t)))
     (cffi:with-foreign-objects ((opts '(:struct connect-options)) (out 'usocket-t))
@@ -76,14 +131,13 @@ on unless NIL is passed. EXTERNAL-FORMAT (our addition) codes characters."
       (with-host-pointer (local local-host)
         (macrolet ((opt (slot) `(cffi:foreign-slot-value opts '(:struct connect-options) ',slot)))
           (setf (opt protocol) (if (eq protocol :datagram) +datagram+ +stream+)
-                (opt timeout-ms) (slice-receive-timeout-ms timeout)
-                (opt connect-timeout-ms) (if timeout (seconds->ms timeout) +forever-ms+)
+                (opt timeout-ms) (receive-timeout-option-ms timeout)
                 (opt nodelay) nodelay
                 (opt local-host) local
                 (opt local-port) (or local-port 0)))
         (with-host-pointer (remote host)
           (with-committed-call (code usocket message errno)
-              ((%connect remote (or port 0) opts out)
+              ((%connect-for remote (or port 0) opts (connect-timeout-ms connection-timeout) out)
                (let ((handle (cffi:mem-ref out 'usocket-t)))
                  (if (eq protocol :datagram)
                      (register-handle-finalizer
@@ -100,13 +154,25 @@ on unless NIL is passed. EXTERNAL-FORMAT (our addition) codes characters."
       (and (vectorp host) (= (length host) 4) (every #'eql host #(0 0 0 0)))
       (and (stringp host) (or (string= host "") (string= host "0.0.0.0")))))
 
-(defun socket-listen (host port &key reuseaddress (reuse-address nil reuse-address-supplied-p)
-                                     (backlog 5) (element-type 'character)
-                                     (external-format :utf-8))
-  "Listen on HOST (NIL or *WILDCARD-HOST*: every IPv4 interface) and PORT (0:
-a free one); return a STREAM-SERVER-USOCKET. REUSEADDRESS is the old name of
-REUSE-ADDRESS. ELEMENT-TYPE is the default for SOCKET-ACCEPT's streams."
+(defun socket-listen (host port &rest args
+                      &key reuseaddress (reuse-address nil reuse-address-supplied-p)
+                           (backlog +default-backlog+) (element-type 'character)
+                           (external-format :utf-8))
+  "Listen on HOST (NIL or *WILDCARD-HOST*: every IPv4 interface; a pathname:
+a Unix-domain socket, PORT ignored) and PORT (0: a free one); return a
+STREAM-SERVER-USOCKET. REUSEADDRESS is the old name of REUSE-ADDRESS.
+ELEMENT-TYPE is the default for SOCKET-ACCEPT's streams. Restarts:
+USE-OTHER-PORT, USE-OTHER-HOST, RETRY."
+  (declare (ignore args))
+  (let ((reuse (if reuse-address-supplied-p reuse-address reuseaddress)))
+    (with-connect-restarts (host port)
+      (socket-listen-internal host port reuse backlog element-type external-format))))
+
+(defun socket-listen-internal (host port reuse backlog element-type external-format)
   (check-element-type element-type)
+  (when (pathnamep host)
+    (return-from socket-listen-internal
+      (listen-local host reuse backlog element-type external-format)))
   (check-port port "socket-listen: port")
   (unless (integerp backlog)
     (error 'type-error :datum backlog :expected-type '(integer 0 #.(1- (expt 2 31)))))
@@ -114,7 +180,7 @@ REUSE-ADDRESS. ELEMENT-TYPE is the default for SOCKET-ACCEPT's streams."
     (invalid-argument nil "socket-listen: backlog ~D is out of range: 0 to ~D" backlog
                       #.(1- (expt 2 31))))
   (normalize-external-format external-format)
-  (let ((reuse (if reuse-address-supplied-p reuse-address reuseaddress)))
+  (progn
     (cffi:with-foreign-objects ((opts '(:struct listen-options)) (out 'usocket-t))
       (%listen-options-init opts)
       (setf (cffi:foreign-slot-value opts '(:struct listen-options) 'reuse-address) (and reuse t)
@@ -129,10 +195,6 @@ REUSE-ADDRESS. ELEMENT-TYPE is the default for SOCKET-ACCEPT's streams."
                 handle)))
           (unless (zerop code)
             (signal-status code message errno :socket nil :host host))
-          ;; accept blocks in slices: the listener's SO_RCVTIMEO is the slice,
-          ;; and the sockets it accepts inherit it.
-          (with-socket-context (usocket)
-            (%set-option (socket usocket) +opt-receive-timeout+ +slice-ms+))
           usocket)))))
 
 (defgeneric socket-accept (socket &key element-type)
@@ -140,25 +202,23 @@ REUSE-ADDRESS. ELEMENT-TYPE is the default for SOCKET-ACCEPT's streams."
 STREAM-USOCKET whose stream has ELEMENT-TYPE (default: the listener's)."))
 
 (defun accept-with-peer (listener element-type external-format &optional peer)
-  "Accept on LISTENER in interrupt-safe slices; PEER (a usocket_address
-pointer or NIL) receives the client's address."
+  "Accept on LISTENER with usocket_accept_for in interrupt-safe slices
+(bounded by the listener's receive timeout, if any); PEER (a
+usocket_address pointer or NIL) receives the client's address."
   (let ((handle (socket listener))
         (element-type (or element-type (element-type listener))))
     (check-element-type element-type)
     (cffi:with-foreign-object (out 'usocket-t)
-      (multiple-value-bind (usocket short)
-          (sliced-call (listener handle "accept")
-              (if peer
-                  (%accept-from handle out peer)
-                  (%accept handle out))
-            (make-stream-usocket (cffi:mem-ref out 'usocket-t) element-type
-                                 external-format nil))
-        ;; The accepted socket inherits the listener's SO_RCVTIMEO; its own
-        ;; must be the slice (it has no receive timeout yet).
-        (when (or short (/= (slice-receive-timeout-ms (socket-timeout listener)) +slice-ms+))
-          (with-socket-context (usocket)
-            (%set-option (socket usocket) +opt-receive-timeout+ +slice-ms+)))
-        usocket))))
+      (sliced-call (listener "accept") (slice)
+          (%accept-for handle slice out (or peer (cffi:null-pointer)))
+        (let ((handle (cffi:mem-ref out 'usocket-t)))
+          (register-handle-finalizer
+           ;; The kernel gave it the listener's SO_RCVTIMEO: so does Lisp.
+           (make-instance 'stream-usocket :socket handle :element-type element-type
+                                          :external-format external-format
+                                          :timeout (socket-timeout listener)
+                                          :local-p (local-p listener))
+           handle))))))
 
 (defmethod socket-accept ((socket stream-server-usocket) &key element-type
                                                               (external-format nil ef-p))
@@ -189,9 +249,13 @@ pointer or NIL) receives the client's address."
 
 (defmethod socket-close ((usocket stream-usocket))
   (let ((stream (slot-value usocket 'stream)))
-    (if (typep stream 'usocket-stream)
-        (close stream)
-        (close-usocket-handle usocket)))
+    (cond ((typep stream 'usocket-stream) (close stream))
+          ((and (native-stream-p stream) (native-stream-socket-p usocket))
+           ;; Its close (see fd-stream.lisp) shuts down, closes the stream's
+           ;; descriptor and the handle; if it was closed already, the handle is too.
+           (close stream)
+           (close-usocket-handle usocket))
+          (t (close-usocket-handle usocket))))
   t)
 
 (defgeneric socket-shutdown (usocket direction)
@@ -208,7 +272,8 @@ Buffered output is sent first."))
     (when (and (typep usocket 'stream-usocket)
                (member direction '(:output :io)))
       (let ((stream (slot-value usocket 'stream)))
-        (when (and (typep stream 'usocket-stream) (open-stream-p stream))
+        (when (and (or (typep stream 'usocket-stream) (native-stream-p stream))
+                   (open-stream-p stream))
           (finish-output stream))))
     (with-socket-context (usocket)
       (%shutdown (socket usocket) how))
@@ -226,12 +291,17 @@ Buffered output is sent first."))
 (defgeneric get-peer-port (socket))
 
 (defmethod get-local-name ((socket usocket))
+  (when (local-p socket)
+    ;; As native usocket 0.8.9 on SBCL: the path, NIL when unnamed.
+    (return-from get-local-name (get-local-path socket)))
   (cffi:with-foreign-object (a '(:struct address))
     (with-socket-context (socket)
       (%local-name (socket socket) a))
     (values (address-octets a) (address-port a))))
 
 (defmethod get-peer-name ((socket usocket))
+  (when (local-p socket)
+    (return-from get-peer-name (get-peer-path socket)))
   (cffi:with-foreign-object (a '(:struct address))
     (with-socket-context (socket)
       (%peer-name (socket socket) a))

@@ -58,7 +58,7 @@
 
 (defun timeout-condition (usocket what seconds)
   (make-condition 'timeout-error
-                  :socket usocket :code +err-timeout+ :errno 110
+                  :socket usocket :code +err-timeout+ :errno 0
                   :message (format nil "~A: timed out after ~A s" what seconds)))
 
 (defmacro core-result (form &rest success-forms)
@@ -74,85 +74,56 @@ the message read at once, before anything else can call the core."
                    (if (= ,code +err-timeout+) nil (%last-error-message))
                    (%last-os-error))))))
 
-;;; Receive-like calls (reads, accepts, receives) in slices. The socket's
-;;; SO_RCVTIMEO is the slice (+SLICE-MS+, or the caller's timeout when that
-;;; is shorter); the caller's receive timeout (SOCKET-TIMEOUT) is kept in
-;;; Lisp and counted from the start of the call. When less than a slice is
-;;; left, the last slice is shortened: SO_RCVTIMEO is set to the time left
-;;; just before the call and set back just after it, in the same
-;;; WITHOUT-INTERRUPTS, so no interrupt can leave the short value behind.
+;;; Receive-like calls (reads, accepts, receives) in slices: each slice is
+;;; one core call bounded by its own timeout (the _for calls), at most
+;;; +SLICE-MS+; the caller's receive timeout (SOCKET-TIMEOUT, seconds) is
+;;; counted here. The socket's SO_RCVTIMEO is never touched: it is what the
+;;; user set, read by C and by any runtime sharing the descriptor.
 
-(defun next-slice (usocket start what)
-  "After a slice of a receive-like call on USOCKET timed out. Signals
-TIMEOUT-ERROR once the caller's receive timeout, counted from START (the
-internal real time the call began; NIL when the socket had no timeout then),
-has run out. Otherwise returns: the SO_RCVTIMEO (ms) of a shortened last
-slice when less than a usual slice is left (NIL for a usual one), the usual
-SO_RCVTIMEO to set back after it, and START."
-  (let ((timeout (socket-timeout usocket)))
-    (if (null timeout)
-        (values nil +slice-ms+ start)
-        (let* ((normal (slice-receive-timeout-ms timeout))
-               (now (get-internal-real-time))
-               ;; A timeout set (by another thread) during the call counts
-               ;; from the start of the slice that just ended.
-               (start (or start (- now (round (* normal internal-time-units-per-second) 1000))))
-               (left (- (+ start (round (* timeout internal-time-units-per-second))) now)))
-          (when (<= left 0)
-            (error (timeout-condition usocket what timeout)))
-          (let ((left-ms (ceiling (* left 1000) internal-time-units-per-second)))
-            (values (and (< left-ms normal) left-ms) normal start))))))
-
-(defmacro sliced-call ((usocket handle what) form &body commit)
-  "Make FORM, a raw receive-like core call on HANDLE (USOCKET's core handle)
-that blocks at most the socket's SO_RCVTIMEO, in interrupt-safe slices until
-it succeeds. On success COMMIT runs with interrupts still deferred (what the
-call made is held by Lisp before an interrupt can unwind); returns its value
-and, second, the SO_RCVTIMEO (ms) of a shortened last slice if the call
-succeeded in one (else NIL). Other failures signal their condition;
-TIMEOUT-ERROR comes when the socket's receive timeout, counted from the
-start, has run out. With data already there this is one foreign call (and,
-only when the socket has a receive timeout, one clock read)."
-  (let ((u (gensym "USOCKET")) (h (gensym "HANDLE")) (start (gensym "START"))
-        (short (gensym "SHORT")) (normal (gensym "NORMAL")) (code (gensym "CODE"))
-        (value (gensym "VALUE")) (message (gensym "MESSAGE")) (errno (gensym "ERRNO")))
+(defmacro sliced-call ((usocket what &key (timeout nil timeout-p)) (slice-ms) form &body commit)
+  "Make FORM, a raw core call that waits at most SLICE-MS (bound to the
+slice's length for it), in interrupt-safe slices until it succeeds. On
+success COMMIT runs with interrupts still deferred (what the call made is
+held by Lisp before an interrupt can unwind) and its value is returned.
+Other failures signal their condition; TIMEOUT-ERROR comes when TIMEOUT
+(seconds or NIL; by default USOCKET's receive timeout), counted from the
+start, has run out. With data already there this is one foreign call and
+no clock read without a timeout."
+  (let ((u (gensym "USOCKET")) (tmo (gensym "TIMEOUT")) (deadline (gensym "DEADLINE"))
+        (slice (gensym "SLICE")) (code (gensym "CODE")) (value (gensym "VALUE"))
+        (message (gensym "MESSAGE")) (errno (gensym "ERRNO")))
     `(let* ((,u ,usocket)
-            (,h ,handle)
-            (,start (and (socket-timeout ,u) (get-internal-real-time)))
-            (,short nil)
-            (,normal +slice-ms+))
-       (declare (type (unsigned-byte 64) ,h) (type (or null fixnum) ,short)
-                (type fixnum ,normal))
+            (,tmo ,(if timeout-p timeout `(socket-timeout ,u)))
+            ;; Counted from the start (one clock read, only with a timeout).
+            (,deadline (and ,tmo (deadline-after ,tmo)))
+            (,slice (if ,tmo (min +slice-ms+ (seconds->ms ,tmo)) +slice-ms+)))
+       (declare (type fixnum ,slice))
        (loop
          (multiple-value-bind (,code ,value ,message ,errno)
-             (without-interrupts
-               (if ,short
-                   (progn
-                     ;; The last slice: SO_RCVTIMEO is the time left, then
-                     ;; the usual slice again (a failure here is the call's too:
-                     ;; the socket was closed meanwhile).
-                     (%set-option-raw ,h +opt-receive-timeout+ ,short)
-                     (multiple-value-prog1 (core-result ,form ,@commit)
-                       (%set-option-raw ,h +opt-receive-timeout+ ,normal)))
-                   (core-result ,form ,@commit)))
-           (cond ((zerop ,code) (return (values ,value ,short)))
+             (let ((,slice-ms ,slice))
+               (declare (type fixnum ,slice-ms))
+               (without-interrupts (core-result ,form ,@commit)))
+           (cond ((zerop ,code) (return ,value))
                  ((= ,code +err-timeout+)
-                  (multiple-value-setq (,short ,normal ,start) (next-slice ,u ,start ,what)))
+                  (when ,tmo
+                    (setf ,slice (min +slice-ms+ (ms-until ,deadline)))
+                    (when (<= ,slice 0)
+                      (error (timeout-condition ,u ,what ,tmo)))))
                  (t (signal-status ,code ,message ,errno :socket ,u))))))))
 
 (defmacro sliced-read ((n io vector start end what) &body commit)
-  "Read into VECTOR[START,END) with usocket_read in interrupt-safe slices,
+  "Read into VECTOR[START,END) with usocket_read_for in interrupt-safe slices,
 binding N to the count (0 at end of file) for COMMIT, which runs with
 interrupts still deferred. Returns N."
-  (let ((nread (gensym)) (handle (gensym)))
+  (let ((nread (gensym)) (handle (gensym)) (slice (gensym)))
     `(let ((,handle (io-handle ,io)))
        (declare (type (unsigned-byte 64) ,handle))
        (cffi:with-foreign-pointer (,nread 8)
          (values
-          (sliced-call ((io-usocket ,io) ,handle ,what)
+          (sliced-call ((io-usocket ,io) ,what) (,slice)
               (sb-sys:with-pinned-objects (,vector)
-                (%read ,handle (sb-sys:sap+ (sb-sys:vector-sap ,vector) ,start)
-                       (- ,end ,start) ,nread))
+                (%read-for ,handle (sb-sys:sap+ (sb-sys:vector-sap ,vector) ,start)
+                           (- ,end ,start) ,slice ,nread))
             (let ((,n (sb-sys:sap-ref-word ,nread 0)))
               (declare (type fixnum ,n))
               ,@commit

@@ -83,9 +83,10 @@
 (defun buffered-input-p (usocket)
   (and (typep usocket 'stream-usocket)
        (let ((stream (slot-value usocket 'stream)))
-         (and (typep stream 'usocket-stream)
-              (let ((io (stream-io stream)))
-                (< (io-ipos io) (io-iend io)))))))
+         (cond ((typep stream 'usocket-stream)
+                (let ((io (stream-io stream)))
+                  (< (io-ipos io) (io-iend io))))
+               ((native-stream-p stream) (native-buffered-input-p stream))))))
 
 (defun note-buffered-input (usocket)
   "Called when USOCKET's stream has read into its buffer: the wait list it is
@@ -114,12 +115,9 @@ sockets (NIL) and no timeout, INVALID-ARGUMENT-ERROR (it would never return)."
   (let ((start (get-internal-real-time))
         (timeout (and timeout (max 0 timeout))))
     (cond ((null socket-or-sockets)
-           ;; Nothing could ever become ready: without a timeout this would
-           ;; never return (the core refuses it too).
-           (unless timeout
-             (invalid-argument nil "wait-for-input: waiting forever on no sockets ~
-                                    (give a timeout, or some sockets)"))
-           (sleep timeout)
+           ;; The core decides (as in every runtime): with a timeout it waits
+           ;; that long, without one it is INVALID-ARGUMENT-ERROR.
+           (wait-on-nothing timeout)
            (values nil nil))
           ((wait-list-p socket-or-sockets)
            (let ((ready (wait-on-wait-list socket-or-sockets timeout)))
@@ -134,6 +132,21 @@ sockets (NIL) and no timeout, INVALID-ARGUMENT-ERROR (it would never return)."
                            (remove-if-not #'state sockets)
                            socket-or-sockets)
                        (remaining-time timeout start (plusp nready)))))))))
+
+(defun wait-on-nothing (timeout)
+  "usocket_wait_for_input with no sockets, in interrupt-safe slices."
+  (let ((deadline (deadline-after timeout)))
+    (cffi:with-foreign-objects ((count :size) (remaining :int64) (none 'usocket-t)
+                                (states :uint8))
+      (loop
+        (let ((slice (if deadline (slice-ms deadline) -1)))
+          (with-committed-call (code value message errno)
+              ((%wait-for-input none 0 slice states count remaining)
+               nil)
+            (unless (zerop code)
+              (signal-status code message errno :socket nil))
+            (when (<= (ms-until deadline) 0)
+              (return))))))))
 
 (defun wait-on-sockets (sockets timeout)
   "Set the STATE of each of SOCKETS; return the number ready. A closed
@@ -203,9 +216,13 @@ reset those the previous wait set). Returns the list of ready sockets."
       (when (wait-list-pending wl)
         (setf (wait-list-pending wl)
               (delete-if-not (lambda (s)
-                               (when (buffered-input-p s)
-                                 (mark s)
-                                 t))
+                               ;; An fd-stream fills its buffer without telling
+                               ;; us: its socket stays pending, looked at each wait.
+                               (or (when (buffered-input-p s)
+                                     (mark s)
+                                     t)
+                                   (and (typep s 'stream-usocket)
+                                        (native-stream-socket-p s))))
                              (wait-list-pending wl))))
       (let* ((ready (wait-list-ready wl))
              (scratch (wait-list-scratch wl))

@@ -5,7 +5,8 @@
 # to a network, an unreachable route, binding port 81 without the
 # CAP_NET_BIND_SERVICE capability, and a
 # resolver that can only fail for now (pointed at 127.0.0.1 inside a
-# namespace with no other network). Prints "ok <condition-class>" lines;
+# namespace with no other network); and names with addresses of both
+# families (from a private /etc/hosts), for the resolver's order. Prints "ok <condition-class>" lines;
 # exits non-zero if a check failed.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,9 +16,14 @@ chmod 755 "$tmp"
 printf 'hosts: files\n' > "$tmp/nsswitch.files"
 printf 'hosts: dns\n' > "$tmp/nsswitch.dns"
 printf 'nameserver 127.0.0.1\n' > "$tmp/resolv.conf"
+# Names with several addresses of both families, for get-hosts-by-name's order.
+{ cat /etc/hosts
+  printf '127.0.0.3 dual.test\n::1 dual.test\n127.0.0.2 dual.test\n'
+  printf '::1 six.test\n'; } > "$tmp/hosts"
 cat > "$tmp/inner.sh" <<INNER
 set -eu
 mount --bind "$tmp/nsswitch.files" /etc/nsswitch.conf
+mount --bind "$tmp/hosts" /etc/hosts
 ip link set lo up
 ip route add unreachable 198.51.100.0/24
 run() {

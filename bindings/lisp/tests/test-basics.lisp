@@ -349,3 +349,35 @@
           do (sb-ext:gc :full t)
              (sleep 0.01))
     (is (<= (open-handles) before) "the dropped listeners were closed")))
+
+(deftest library-search-order
+  ;; USOCKET_LIBRARY first, then the repository's build, then the system's path.
+  (let ((repo (usocket-cffi::repository-library)))
+    (is repo "the repository's build is there")
+    (is-equal repo (usocket-cffi::find-core-library :env nil))
+    (is-equal repo (usocket-cffi::find-core-library :env ""))
+    (is-equal "libusocket.so" (usocket-cffi::find-core-library :env nil :repository nil))
+    (is-equal (probe-file "/etc/hosts")
+              (usocket-cffi::find-core-library :env "/etc/hosts" :repository repo)
+              "the variable wins over the repository")
+    (let ((c (nth-value 1 (ignore-errors
+                           (usocket-cffi::find-core-library :env "/no/such/libusocket.so")))))
+      (is (and c (search "/no/such/libusocket.so" (princ-to-string c)))
+          "a variable naming nothing is an error, not a silent fallback")))
+  ;; In a fresh image, the variable is what gets loaded.
+  (let* ((copy (format nil "/tmp/usocket-cffi-lib-~D.so" (sb-unix:unix-getpid))))
+    (unwind-protect
+         (progn
+           (uiop:copy-file (usocket-cffi::repository-library) copy)
+           (multiple-value-bind (output code)
+               (run-program-output
+                "env" (list (format nil "USOCKET_LIBRARY=~A" copy)
+                            "sbcl" "--noinform" "--non-interactive" "--no-userinit" "--no-sysinit"
+                            "--eval" "(require :asdf)"
+                            "--eval" (format nil "(push #p~S asdf:*central-registry*)"
+                                             (namestring *lisp-dir*))
+                            "--eval" "(asdf:load-system \"usocket-cffi\")"
+                            "--eval" "(format t \"~&loaded: ~A~%\" usocket-cffi::*library-pathname*)"))
+             (is (zerop code) output)
+             (is (search (format nil "loaded: ~A" copy) output) output)))
+      (ignore-errors (delete-file copy)))))

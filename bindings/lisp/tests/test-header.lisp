@@ -151,6 +151,26 @@
               (is-equal value (symbol-value lisp)))))))
     (is (>= checked 20) (format nil "~D constants compared" checked))))
 
+(defvar cl-user::*gen-constants-library-only* t)
+
+(deftest constants-file-is-generated-from-the-header
+  ;; src/constants.lisp is what gen-constants.lisp makes of the header now:
+  ;; a header constant added or changed without regenerating fails here.
+  (let ((cl-user::*gen-constants-library-only* t))
+    (load (merge-pathnames "gen-constants.lisp" *lisp-dir*)))
+  (let ((expected (uiop:symbol-call "USOCKET-CFFI-GEN-CONSTANTS" "CONSTANTS-TEXT" *header*))
+        (committed (read-file (merge-pathnames "src/constants.lisp" *lisp-dir*))))
+    (is (string= expected committed)
+        "src/constants.lisp is out of date: run sbcl --script bindings/lisp/gen-constants.lisp"))
+  ;; No status code or option number is spelled as a bare literal outside it.
+  (dolist (file (directory (merge-pathnames "src/*.lisp" *lisp-dir*)))
+    (unless (string= (pathname-name file) "constants")
+      (let ((text (read-file file)))
+        (loop for needle in '(":code -" ":errno 1" ":errno 2" ":errno 9" "(eql code -" "(= code -")
+              do (is (not (search needle text))
+                     (format nil "~A spells a status or errno literally (~S)"
+                             (pathname-name file) needle)))))))
+
 (defun c-layout (struct fields)
   "sizeof STRUCT and offsetof each of FIELDS, from the C compiler."
   (let* ((dir (format nil "/tmp/usocket-cffi-layout-~D/" (sb-unix:unix-getpid)))

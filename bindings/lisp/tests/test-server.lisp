@@ -146,3 +146,40 @@ closing its socket, and check that its thread ends."
           (is-equal 10 (aref buf 0)))
         (is (member (list (octets 127 0 0 1) (get-local-port b)) seen :test #'equalp))
         (is-equal 3 (length seen))))))
+
+(deftest udp-server-timeout-is-checked-by-the-core
+  ;; A negative or too large UDP timeout is invalid-argument (the core checks
+  ;; it, as for every runtime); a short one never ends the server.
+  (signals invalid-argument-error
+           (socket-server "127.0.0.1" 0 #'default-udp-handler nil :protocol :datagram
+                                                                   :timeout -1 :in-new-thread t))
+  (signals invalid-argument-error
+           (socket-server "127.0.0.1" 0 #'default-udp-handler nil :protocol :datagram
+                                                                   :timeout (expt 2 40)
+                                                                   :in-new-thread t))
+  (with-server (thread socket "127.0.0.1" 0 #'default-udp-handler nil :protocol :datagram
+                                                                       :timeout 0.01)
+    (wait-for-input '() :timeout 0.1)     ; several timeouts pass
+    (is (bt:thread-alive-p thread) "the server goes on after its timeout")
+    (with-sockets (c)
+      (setf c (socket-connect "127.0.0.1" (server-port socket) :protocol :datagram :timeout 5))
+      (socket-send c (octets 9) 1)
+      (is-equal 1 (nth-value 1 (socket-receive c nil nil))))))
+
+(deftest server-runs-on-the-cores-server-next
+  ;; The Lisp server is a core server handle served with usocket_server_next
+  ;; (the core's accept policy); a burst of clients beyond the default
+  ;; listen backlog all get served (backlog SOMAXCONN).
+  (let ((served 0) (lock (bt:make-lock)))
+    (with-server (thread socket "127.0.0.1" 0
+                         (lambda (stream)
+                           (bt:with-lock-held (lock) (incf served))
+                           (write-line "ok" stream))
+                         nil :multi-threading t)
+      (let ((clients (loop repeat 64
+                           collect (socket-connect "127.0.0.1" (server-port socket)))))
+        (unwind-protect
+             (dolist (c clients)
+               (is-equal "ok" (read-line (socket-stream c))))
+          (mapc #'socket-close clients)))
+      (is-equal 64 served))))

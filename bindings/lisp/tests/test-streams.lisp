@@ -96,12 +96,35 @@
       (is-equal (coerce (list #\A (code-char #xFFFD) #\B (code-char #xFFFD)) 'string)
                 (read-line in)))))
 
+(defun wire-check (external-format text octets)
+  "TEXT written to a stream of EXTERNAL-FORMAT arrives as OCTETS on the wire
+(read by an octet stream), and OCTETS sent raw read back as TEXT: each end
+checked alone, so a format that were ignored would fail."
+  (with-sockets (listener client server)
+    (setf listener (socket-listen "127.0.0.1" 0 :element-type '(unsigned-byte 8)))
+    (setf client (socket-connect "127.0.0.1" (get-local-port listener)
+                                 :external-format external-format))
+    (setf server (socket-accept listener))
+    ;; Encoding: the client's format, the server reads raw octets.
+    (write-line text (socket-stream client))
+    (finish-output (socket-stream client))
+    (let ((got (make-octets (1+ (length octets)))))
+      (is-equal (length got) (read-sequence got (socket-stream server)))
+      (is-equal (concatenate '(vector (unsigned-byte 8)) octets #(10)) got
+                (format nil "~S encodes ~S" external-format text)))
+    ;; Decoding: raw octets in, the client's format reads them.
+    (write-sequence (concatenate '(vector (unsigned-byte 8)) octets #(10)) (socket-stream server))
+    (finish-output (socket-stream server))
+    (is-equal text (read-line (socket-stream client))
+              (format nil "~S decodes ~S" external-format octets))))
+
 (deftest external-format-latin-1
-  (with-pair (client server :external-format :latin-1)
-    (let ((out (socket-stream client)) (in (socket-stream server)))
-      (format out "café~%")
-      (finish-output out)
-      (is-equal "café" (read-line in))))
+  (dolist (native '(nil t))             ; the Gray stream and compat's fd-stream
+    (let ((usocket-cffi::*native-streams* native))
+      (wire-check :latin-1 "café" #(99 97 102 #xE9))
+      (wire-check :utf-8 "café" #(99 97 102 #xC3 #xA9))
+      (wire-check :cp1252 (string (code-char #x20AC)) #(#x80))))
+  ;; The listener's format is its accepted streams'.
   (with-sockets (listener client server)
     (setf listener (socket-listen "127.0.0.1" 0 :external-format :cp1252))
     (setf client (socket-connect "127.0.0.1" (get-local-port listener)
@@ -110,6 +133,24 @@
     (write-sequence (octets #x80 10) (socket-stream client))
     (finish-output (socket-stream client))
     (is-equal (string (code-char #x20AC)) (read-line (socket-stream server)))))
+
+(deftest socket-accept-element-type-and-external-format
+  (dolist (native '(nil t))
+    (let ((usocket-cffi::*native-streams* native))
+      (with-sockets (listener client server)
+        (setf listener (socket-listen "127.0.0.1" 0))
+        (setf client (socket-connect "127.0.0.1" (get-local-port listener)
+                                     :element-type '(unsigned-byte 8)))
+        ;; :element-type :default: bivalent; :external-format: socket-accept's own.
+        (setf server (socket-accept listener :element-type :default :external-format :latin-1))
+        (write-sequence (octets #xE9 10 7) (socket-stream client))
+        (finish-output (socket-stream client))
+        (is-equal (string (code-char #xE9)) (read-line (socket-stream server))
+                  (format nil "latin-1 decoded (native ~A)" native))
+        (is-equal 7 (read-byte (socket-stream server)) "and a byte from the same stream")
+        (write-char (code-char #xE9) (socket-stream server))
+        (finish-output (socket-stream server))
+        (is-equal #xE9 (read-byte (socket-stream client)) "latin-1 encoded")))))
 
 (defun pattern-byte (i) (logand (* i 7) 255))
 

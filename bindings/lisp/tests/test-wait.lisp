@@ -168,3 +168,11 @@
                  (is (>= seconds 0.15))))))
       (dolist (p pairs) (socket-close (car p)) (socket-close (cdr p)))
       (when listener (socket-close listener)))))
+
+(deftest wait-on-nothing-asks-the-core
+  ;; With a timeout the core waits that long and nothing is ready; without
+  ;; one it is invalid-argument (it would never return), as in every runtime.
+  (signals invalid-argument-error (wait-for-input '()))
+  (multiple-value-bind (seconds result) (timed (wait-for-input '() :timeout 0.12))
+    (is (null result))
+    (is (<= 0.1 seconds 1))))
