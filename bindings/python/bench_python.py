@@ -610,7 +610,24 @@ def compare(runs, cpu):
     lines = []
     for label, measure, extra, impls, (kind, bound) in COMPARISONS:
         med = {}
-        for impl in impls:
+        if measure in ("rtt", "udp"):
+            # one process, the impls in alternating batches (see interleaved)
+            size = int(extra[extra.index("--size") + 1])
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
+            walls = {impl: [] for impl in impls}
+            cpus = {impl: [] for impl in impls}
+            for _ in range(runs):
+                wall, cput = interleaved(measure, impls, size)
+                for impl in impls:
+                    walls[impl].append(wall[impl])
+                    cpus[impl].append(cput[impl])
+            med = {impl: statistics.median(v) for impl, v in walls.items()}
+            cpu_med = {impl: statistics.median(v) for impl, v in cpus.items()}
+            extra_note = "; client CPU per round trip " + ", ".join(f"{i} {cpu_med[i]:.3f} us" for i in impls)
+        else:
+            extra_note = ""
+        for impl in impls if not med else ():
             values = []
             for _ in range(runs):
                 cmd = [sys.executable, os.path.abspath(__file__), measure, "--impl", impl] + extra
@@ -631,6 +648,7 @@ def compare(runs, cpu):
         if len(impls) > 2:
             row += f", {impls[2]} {med[impls[2]]:.3f} {unit}"
         row += f"; ratio {ratio:.3f} (goal {'<=' if kind == 'time' else '>='} {bound}) {'ok' if ok else 'MISSED'}"
+        row += extra_note
         lines.append(row)
         print(row, file=sys.stderr, flush=True)
         results[label] = {"medians": med, "ratio": ratio, "goal": bound, "kind": kind, "met": ok}
