@@ -276,32 +276,35 @@ class WaitList:
         else:
             step = ms
             final = True
-        left = ms
         h = self._h
-        while True:
-            rc = _raw_list_wait(h, step, arr, WAIT_LIST_BATCH, pn, prem)
-            if rc:
-                scratch.append(item)
-                raise self._wait_error(rc)
-            n = nready.value
-            if ms >= 0:
-                r = rem.value
-                left -= step - r if r > 0 else step
-            if n or final:
-                break
-            if ms >= 0 and left <= SLICE_MS:
-                step = left if left > 0 else 0
-                final = True
+        rc = _raw_list_wait(h, step, arr, WAIT_LIST_BATCH, pn, prem)
+        n = nready.value
+        if rc or not n:
+            n, left = self._wait_more(rc, ms, step, final, item)
+        elif ms >= 0:
+            r = rem.value
+            left = ms - (step - r if r > 0 else step)
+        else:
+            left = -1
+        members = self._members
+        last = self._last_ready
         if n == 1:
-            s1 = self._members.get(arr[0])
-            ready = [s1] if s1 is not None else []
+            s1 = members.get(arr[0])
+            if s1 is None:
+                ready: List[Usocket] = []
+            elif len(last) == 1 and last[0] is s1:
+                # the same socket ready again: its state is "read" already
+                scratch.append(item)
+                if ms < 0:
+                    return [s1], None
+                return [s1], (left / 1000.0 if left > 0 else 0.0)
+            else:
+                ready = [s1]
         elif n:
-            members = self._members
             ready = [members[x] for x in arr[:n] if x in members]
         else:
             ready = []
         scratch.append(item)
-        last = self._last_ready
         if last:
             for s in last:
                 s.state = None
@@ -311,6 +314,26 @@ class WaitList:
         if ms < 0:
             return ready, None
         return ready, (left / 1000.0 if left > 0 else 0.0)
+
+    def _wait_more(self, rc: int, ms: int, step: int, final: bool, item: Any) -> Tuple[int, int]:
+        """After a first slice that failed or found nothing: the next slices; (n, ms left)."""
+        arr, nready, pn, rem, prem = item
+        h = self._h
+        left = ms
+        while True:
+            if rc:
+                self._scratch.append(item)
+                raise self._wait_error(rc)
+            n = nready.value
+            if ms >= 0:
+                r = rem.value
+                left -= step - r if r > 0 else step
+            if n or final:
+                return n, left
+            if ms >= 0 and left <= SLICE_MS:
+                step = left if left > 0 else 0
+                final = True
+            rc = _raw_list_wait(h, step, arr, WAIT_LIST_BATCH, pn, prem)
 
     def _wait_error(self, rc: int) -> Exception:
         e = last_error(rc)
