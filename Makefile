@@ -48,6 +48,7 @@ test: setup build
 
 test-rust: build
 	$(CARGO) test --release
+	$(CARGO) test --release --features panic-probe --test panic_boundary
 test-c: ctests
 	./tests/c/run.sh
 test-examples: examples

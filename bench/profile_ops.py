@@ -22,6 +22,8 @@ import time
 
 import adapters
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
 
 def c_cases(raw, lib):
     """(key, title, op, k1, k2, [(impl, label, fn(k) -> argv)])"""
@@ -39,6 +41,11 @@ def c_cases(raw, lib):
     return [
         ("c-rtt1", "C: TCP echo round trip 1 B", "round trip", 2000, 12000,
          [("raw", "raw C", c(raw, rt, "")), ("lib", "libusocket", c(lib, rt, ""))]),
+        ("c-local-rtt1", "C: Unix-domain round trip 1 B", "round trip", 2000, 12000,
+         [("raw", "raw C", c(raw, ["local-rtt"] + rt[1:], "")), ("lib", "libusocket", c(lib, ["local-rtt"] + rt[1:], ""))]),
+        ("c-local-bulk", "C: Unix-domain bulk receive", "64 KiB read", 512, 2048,
+         [("raw", "raw C", c(raw, ["local-bulk", "--seconds", "600"], "bulk")),
+          ("lib", "libusocket", c(lib, ["local-bulk", "--seconds", "600"], "bulk"))]),
         ("c-udp64", "C: UDP round trip 64 B", "round trip", 2000, 12000,
          [("raw", "raw C", c(raw, ud, "")), ("lib", "libusocket", c(lib, ud, ""))]),
         ("c-bulk", "C: bulk receive", "64 KiB read", 512, 2048,
@@ -129,7 +136,7 @@ def per_op(a, b, k1, k2):
     return (b - a) / float(k2 - k1)
 
 
-def run(exes, cpu, budget_s, log, runtimes=("c", "python", "lisp"), callgrind_scripts=True):
+def run(exes, cpu, budget_s, log, runtimes=("c", "python", "lisp"), callgrind_scripts=True, accept=True):
     t_end = time.monotonic() + budget_s
     raw, lib = exes.get("bench_raw"), exes.get("bench_lib")
     out = {"cases": {}, "markdown": []}
@@ -141,6 +148,14 @@ def run(exes, cpu, budget_s, log, runtimes=("c", "python", "lisp"), callgrind_sc
     env_lib = os.path.join(adapters.ROOT, "target", "release", "libusocket.so")
     os.environ.setdefault("USOCKET_LIBRARY", env_lib)
     cases = []
+    if accept and "c" in runtimes and raw and lib and have_vg:
+        # first, as it is the deterministic figure for the accept target of 0.2
+        try:
+            out["accept"] = accept_instructions(raw, lib, pin=pin)
+            log("  profile accept instructions: raw C %s, libusocket %s per accept"
+                % (out["accept"]["impls"]["raw"]["per_accept"], out["accept"]["impls"]["lib"]["per_accept"]))
+        except Exception as e:
+            out["accept"] = {"error": "%s: %s" % (type(e).__name__, str(e)[:300]), "command": accept_command()}
     if "c" in runtimes and raw and lib:
         cases += c_cases(raw, lib)
     for rt in runtimes:
@@ -234,3 +249,170 @@ def markdown(out):
                 lines.append("| {:,} | `{}` |".format(n, fn[:120]))
             blocks.append("\n".join(lines))
     return blocks
+
+
+# --------------------------------------------------------------------------
+# accept: user-space instructions inside one accept call, deterministic
+
+ACCEPT_FN = {"raw": "raw_acc_one", "lib": "lib_acc_one"}
+ACCEPT_COUNTS = (500, 2500)
+
+
+def accept_command(k1=ACCEPT_COUNTS[0], k2=ACCEPT_COUNTS[1]):
+    return "python3 bench/profile_ops.py accept --counts %d,%d" % (k1, k2)
+
+
+def fn_costs(path):
+    """Self cost of each function in a callgrind profile (callgrind_annotate's
+    "file:function [object]" lines, summed by function)."""
+    if not shutil.which("callgrind_annotate"):
+        return {}
+    r = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", "--auto=no", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True, timeout=120)
+    out = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)$", line)
+        if not m or "PROGRAM TOTALS" in line:
+            continue
+        name = re.sub(r"\s*\[[^\]]*\]$", "", m.group(2).strip())
+        name = name.split(":", 1)[1] if ":" in name and not name.startswith(("???", "<")) else \
+            name.replace("???:", "")
+        out[name] = out.get(name, 0) + int(m.group(1).replace(",", ""))
+    return out
+
+
+ALLOC_FNS = ("malloc", "calloc", "realloc", "aligned_alloc", "posix_memalign", "memalign")
+
+
+def alloc_calls(path):
+    """Calls to the C allocator recorded in a callgrind profile (only while
+    collecting): the sum of calls= of every call to malloc, calloc, realloc..."""
+    names, n, cfn = {}, 0, None
+    for line in open(path, errors="replace"):
+        m = re.match(r"c?fn=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+        if m:
+            if m.group(2):
+                names[m.group(1)] = m.group(2).strip()
+            cfn = names.get(m.group(1)) if line.startswith("cfn=") else None
+            continue
+        if line.startswith("calls=") and cfn in ALLOC_FNS:
+            n += int(line.split("=", 1)[1].split()[0])
+            cfn = None
+    return n
+
+
+def _accept_count(exe, fn, k, close_each, pin, timeout):
+    d = tempfile.mkdtemp(prefix="cg-accept-")
+    try:
+        out = os.path.join(d, "cg.out")
+        cmd = list(pin) + ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+                           "--toggle-collect=" + fn, exe, "accept", "--count", str(k), "--rounds", "1",
+                           "--close-each", "1" if close_each else "0"]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                           timeout=timeout)
+        if r.returncode != 0 or not os.path.exists(out):
+            raise RuntimeError("callgrind %s accept --count %d: exit %d %s" % (
+                os.path.basename(exe), k, r.returncode, r.stdout[-300:].decode("utf-8", "replace")))
+        total = None
+        for line in open(out):
+            if line.startswith("totals:") or (total is None and line.startswith("summary:")):
+                total = int(line.split()[1])
+        if not total:
+            raise RuntimeError("callgrind collected nothing in %s (inlined?)" % fn)
+        return total, alloc_calls(out), fn_costs(out)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def accept_instructions(raw, lib, k1=ACCEPT_COUNTS[0], k2=ACCEPT_COUNTS[1], pin=(), timeout=300):
+    """User-space instructions per accept, raw C against the library, counted by
+    callgrind only inside the function that accepts one connection
+    (--toggle-collect=raw_acc_one / lib_acc_one: accept(2)'s wrapper and,
+    for the library, usocket_accept with its registry insert and
+    allocations), in one drain of k1 and one of k2 queued connections:
+    (I(k2) - I(k1)) / (k2 - k1), so first-call costs cancel. Exact and
+    independent of machine load, unlike the wall-clock rates. Two modes:
+    "impls", the drain of the timed measure (every accepted connection kept
+    open until the end), and "close_each", each closed right after its
+    accept (what a library that reuses closed sockets' memory is built for).
+    Also the calls to malloc/calloc/realloc per accept."""
+    res = {"k1": k1, "k2": k2, "command": accept_command(k1, k2)}
+    for mode in ("impls", "close_each"):
+        res[mode] = {}
+        for impl, exe in (("raw", raw), ("lib", lib)):
+            a = _accept_count(exe, ACCEPT_FN[impl], k1, mode == "close_each", pin, timeout)
+            b = _accept_count(exe, ACCEPT_FN[impl], k2, mode == "close_each", pin, timeout)
+            n = float(k2 - k1)
+            fns = {f: (b[2].get(f, 0) - a[2].get(f, 0)) / n for f in set(a[2]) | set(b[2])}
+            top = sorted(((v, f) for f, v in fns.items() if v >= 0.5), reverse=True)[:10]
+            res[mode][impl] = {"per_accept": round((b[0] - a[0]) / n, 1), "totals": [a[0], b[0]],
+                               "allocs_per_accept": round((b[1] - a[1]) / n, 3),
+                               "top": [(round(v, 1), f) for v, f in top]}
+    res["extra"] = round(res["impls"]["lib"]["per_accept"] - res["impls"]["raw"]["per_accept"], 1)
+    return res
+
+
+def accept_markdown(a):
+    if not a:
+        return []
+    if a.get("error"):
+        return ["Accept instructions (callgrind): %s" % a["error"]]
+    rows = ["**Accept, user-space instructions per accept** (callgrind, deterministic: only inside the "
+            "function that accepts one connection, `--toggle-collect=raw_acc_one` / `lib_acc_one`, "
+            "(I(%d) − I(%d)) / %d over one drain each). Reproduce: `%s` (after `bench/run.sh` has built "
+            "`bench/build/`)." % (a["k2"], a["k1"], a["k2"] - a["k1"], a["command"]), "",
+            "| drain | raw C instr/accept | libusocket instr/accept | extra | allocator calls per accept "
+            "(malloc, calloc, realloc), libusocket |", "|---|---|---|---|---|"]
+    for mode, title in (("impls", "queued connections kept open (the timed measure)"),
+                        ("close_each", "each closed right after its accept (`--close-each 1`)")):
+        m = a.get(mode)
+        if not m:
+            continue
+        r, l = m["raw"], m["lib"]
+        rows.append("| %s | %s | %s | %s | %s |" % (title, "{:,.1f}".format(r["per_accept"]),
+                                                    "{:,.1f}".format(l["per_accept"]),
+                                                    "{:+,.1f}".format(l["per_accept"] - r["per_accept"]),
+                                                    l.get("allocs_per_accept", "?")))
+    lines = ["\n".join(rows)]
+    for mode, title in (("impls", "kept open"), ("close_each", "closed each")):
+        m = a.get(mode)
+        if not m:
+            continue
+        t = ["| instr/accept | function (libusocket, %s, self cost) |" % title, "|---|---|"]
+        for v, n in m["lib"]["top"]:
+            t.append("| {:,.1f} | `{}` |".format(v, n[:110]))
+        lines.append("\n".join(t))
+    return lines
+
+
+def main(argv):
+    """profile_ops.py accept [--counts K1,K2]: instructions per accept, raw C and
+    libusocket (bench/build/bench_raw and bench_lib must exist)."""
+    if not argv or argv[0] != "accept":
+        print(main.__doc__)
+        return 2
+    k1, k2 = ACCEPT_COUNTS
+    if "--counts" in argv:
+        k1, k2 = (int(x) for x in argv[argv.index("--counts") + 1].split(","))
+    build = os.path.join(HERE, "build")
+    raw, lib = os.path.join(build, "bench_raw"), os.path.join(build, "bench_lib")
+    if not (os.path.exists(raw) and os.path.exists(lib)):
+        print("profile_ops: build the programs first (bench/run.sh --only accept --runs 1)")
+        return 1
+    a = accept_instructions(raw, lib, k1, k2)
+    for mode, title in (("impls", "drain, accepted connections kept open"),
+                        ("close_each", "each closed right after its accept (--close-each 1)")):
+        r, l = a[mode]["raw"], a[mode]["lib"]
+        print("instructions per accept (callgrind, user space, inside the accepting function), %s:" % title)
+        print("  raw C       %10.1f   allocator calls %.3f" % (r["per_accept"], r["allocs_per_accept"]))
+        print("  libusocket  %10.1f   allocator calls %.3f   (%+.1f instructions)"
+              % (l["per_accept"], l["allocs_per_accept"], l["per_accept"] - r["per_accept"]))
+        print("  libusocket, by function (self):")
+        for v, n in l["top"]:
+            print("    %10.1f  %s" % (v, n[:100]))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main(sys.argv[1:]))

@@ -5,29 +5,20 @@
 mod common;
 
 use std::ptr::{null, null_mut};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Starts `call` on a thread, closes `victim` once the thread is blocked,
-/// and checks the call returns INVALID_HANDLE within 100 ms of the close.
+/// Starts `call` on a thread, waits until that thread sleeps in a blocking
+/// system call (its state in /proc/self/task/TID is 'S', inside recv, send,
+/// accept, poll or epoll_wait: so the close really comes during the call, not
+/// before it), closes `victim`, and checks the call returns INVALID_HANDLE
+/// within 100 ms of the close.
 fn close_under_call(victim: u64, call: impl FnOnce() -> i32 + Send + 'static) {
-    let started = Arc::new(Barrier::new(2));
-    let gate = started.clone();
-    let worker = std::thread::spawn(move || {
-        gate.wait();
-        let rc = call();
-        (rc, Instant::now())
-    });
-    started.wait();
-    // Give the call time to block; if it is not yet blocked when the close
-    // comes, it must still fail with INVALID_HANDLE, so this only makes the
-    // test harder, never flaky.
-    std::thread::sleep(Duration::from_millis(50));
+    let worker = start_blocked(call);
     let closed_at = Instant::now();
     ok(usocket_close(victim));
+    assert!(eventually(Duration::from_secs(2), || worker.is_finished()), "the call was still blocked 2 s after the close");
     let (rc, returned_at) = worker.join().unwrap();
     expect_err(rc, USOCKET_ERR_INVALID_HANDLE);
     let took = returned_at.saturating_duration_since(closed_at);
@@ -139,17 +130,18 @@ fn closing_a_listed_socket_does_not_end_the_wait() {
     ok(usocket_wait_list_new(&mut w));
     ok(usocket_wait_list_add(w, s1));
     ok(usocket_wait_list_add(w, s2));
-    let waiter = std::thread::spawn(move || {
+    let (waiter, tid) = start_blocked_tid(move || {
         let mut ready = [0u64; 4];
         let mut n = 0;
         let rc = usocket_wait_list_wait(w, 5000, ready.as_mut_ptr(), 4, &mut n, null_mut());
         (rc, ready[..n].to_vec())
     });
-    std::thread::sleep(Duration::from_millis(50));
     ok(usocket_close(s1));
-    std::thread::sleep(Duration::from_millis(50));
+    // Still waiting (in epoll_wait, not returned): then the other socket gets data.
+    wait_blocked(tid);
+    assert!(!waiter.is_finished(), "the wait ended when a listed socket was closed");
     write_all(c2, b"!");
-    let (rc, ready) = waiter.join().unwrap();
+    let ((rc, ready), _) = waiter.join().unwrap();
     ok(rc);
     assert_eq!(ready, vec![s2]);
     for h in [c1, c2, s2, w] {
@@ -159,51 +151,7 @@ fn closing_a_listed_socket_does_not_end_the_wait() {
 
 // --- Signals -----------------------------------------------------------------
 
-extern "C" fn on_signal(_: libc::c_int) {}
-
-/// Installs a do-nothing SIGUSR2 handler with SA_RESTART, as SBCL does.
-fn install_handler() {
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as usize;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(libc::SIGUSR2, &sa, null_mut());
-    }
-}
-
-/// Runs `call` on a thread that receives SIGUSR2 every millisecond (a GC
-/// storm) and returns its result and how long it took.
-fn under_signal_storm<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> (T, Duration, usize) {
-    install_handler();
-    let done = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let flag = done.clone();
-    let worker = std::thread::spawn(move || {
-        tx.send(unsafe { libc::pthread_self() }).unwrap();
-        let t0 = Instant::now();
-        let r = call();
-        let took = t0.elapsed();
-        flag.store(true, Ordering::SeqCst);
-        (r, took)
-    });
-    let tid = rx.recv().unwrap();
-    let mut sent = 0;
-    let t0 = Instant::now();
-    while !done.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(20) {
-        unsafe { libc::pthread_kill(tid, libc::SIGUSR2) };
-        sent += 1;
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let (r, took) = worker.join().unwrap();
-    (r, took, sent)
-}
-
-fn within_10_percent(took: Duration, ms: u64) {
-    let lo = Duration::from_millis(ms * 9 / 10);
-    let hi = Duration::from_millis(ms * 11 / 10);
-    assert!(took >= lo && took <= hi, "took {took:?}, wanted {ms} ms ± 10%");
-}
+// The signal storm (SIGUSR2 every millisecond) is common::under_signal_storm.
 
 #[test]
 fn read_timeout_is_honoured_under_signals() {

@@ -15,20 +15,33 @@ fn ten_thousand_cycles_with_errors_leak_nothing() {
     ok(usocket_close(dead));
     let fds_before = open_fds();
     let handles_before = usocket_open_handles();
-    let bad = CString::new("not a host name ..").unwrap();
+    // Not UTF-8: 0xff never occurs in UTF-8, and "\xc3(" is a cut sequence.
+    let bad_utf8 = CString::new(vec![b'1', b'2', b'7', 0xff, b'.', 0xc3, b'(']).unwrap();
+    assert!(std::str::from_utf8(bad_utf8.as_bytes()).is_err());
     for i in 0..10_000u32 {
         match i % 10 {
             // Refused.
             3 => expect_err(try_connect("127.0.0.1", dead_port, &connect_opts()).unwrap_err(), USOCKET_ERR_CONNECTION_REFUSED),
-            // A bad option value, a bad protocol, a non-UTF-8 host.
+            // A bad protocol; a non-UTF-8 host (with good options, so the
+            // host is what is refused), local host and listen host.
             5 => {
                 let mut o = connect_opts();
                 o.protocol = 9;
                 let mut h = 0;
-                expect_err(usocket_connect(bad.as_ptr(), port, &o, &mut h), USOCKET_ERR_INVALID_ARGUMENT);
+                let good = CString::new("127.0.0.1").unwrap();
+                expect_err(usocket_connect(good.as_ptr(), port, &o, &mut h), USOCKET_ERR_INVALID_ARGUMENT);
+                expect_err(usocket_connect(bad_utf8.as_ptr(), port, &connect_opts(), &mut h), USOCKET_ERR_INVALID_ARGUMENT);
+                assert!(last_message().contains("UTF-8"), "{}", last_message());
+                let mut o = connect_opts();
+                o.local_host = bad_utf8.as_ptr();
+                expect_err(usocket_connect(good.as_ptr(), port, &o, &mut h), USOCKET_ERR_INVALID_ARGUMENT);
+                assert!(last_message().contains("UTF-8"), "{}", last_message());
+                expect_err(usocket_listen(bad_utf8.as_ptr(), 0, std::ptr::null(), &mut h), USOCKET_ERR_INVALID_ARGUMENT);
+                let mut n = 0;
+                expect_err(usocket_resolve(bad_utf8.as_ptr(), null_mut(), 0, &mut n), USOCKET_ERR_INVALID_ARGUMENT);
             }
             _ => {
-                let c = connect(if i % 2 == 0 { "127.0.0.1" } else { "127.0.0.1" }, port);
+                let c = connect(if i % 2 == 0 { "127.0.0.1" } else { "localhost" }, port);
                 let s = accept(l);
                 if i % 7 == 0 {
                     write_all(c, b"x");

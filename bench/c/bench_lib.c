@@ -5,11 +5,16 @@
  *   bench_lib udp       --size 64 --iters 200000 --seconds 1
  *   bench_lib wait      --n 1000 --iters 100000 --seconds 0.5   (usocket_wait_for_input)
  *   bench_lib wait-list --n 1000 --iters 100000 --seconds 0.5   (usocket_wait_list_wait)
- *   bench_lib accept    --count 4000 [--backlog 4096] [--rounds 5]
+ *   bench_lib accept    --count 4000 [--backlog 4096] [--rounds 5] [--close-each 1]
  *   bench_lib mem       --count 10000
  *   bench_lib paired-rtt|paired-udp --size N --seconds 1
  *   bench_lib paired-bulk --bytes N
  *   bench_lib paired-accept --count 4000
+ *   bench_lib local-rtt --size 1 --seconds 1    (usocket_connect_local to a raw AF_UNIX echo peer)
+ *   bench_lib local-bulk --bytes N              (usocket_listen_local + usocket_accept, raw AF_UNIX sender)
+ *   bench_lib paired-local-rtt|paired-local-bulk  (the same, paired with raw syscalls on usocket_fd)
+ *       the local measures need -DHAVE_USOCKET_LOCAL (run.py sets it when the
+ *       library exports the calls); without it they print "unavailable"
  *       raw syscalls on usocket_fd()'s descriptor and library calls on the
  *       handle, alternating block by block in one process: value = lib/raw
  *
@@ -17,6 +22,18 @@
  * common.h, identical to bench_raw's: only the measured side differs. */
 #include "common.h"
 #include "usocket.h"
+
+#if defined(HAVE_USOCKET_LOCAL) && defined(USOCKET_LOCAL_DECLARE)
+/* the library exports the Unix-domain calls but this header does not declare
+ * them yet (C-API.md, "Additions of version 0.2"): declare them here */
+int32_t usocket_connect_local(const char *path, const usocket_connect_options *opts, usocket_t *out);
+int32_t usocket_listen_local(const char *path, const usocket_listen_options *opts, usocket_t *out);
+#endif
+#ifdef HAVE_USOCKET_LOCAL
+#define NEED_LOCAL() ((void)0)
+#else
+#define NEED_LOCAL() unavailable("libusocket does not export usocket_connect_local/usocket_listen_local yet")
+#endif
 
 static void lib_fail(const char *what, int32_t rc) __attribute__((noreturn));
 static void lib_fail(const char *what, int32_t rc) {
@@ -46,15 +63,57 @@ static int lib_read_exact(usocket_t h, uint8_t *p, size_t n) {
     return 0;
 }
 
-static void m_rtt(void) {
+/* The measured client of a round trip: TCP to 127.0.0.1, or (local) a
+ * Unix-domain stream socket through usocket_connect_local, to a forked raw
+ * echo peer. */
+static usocket_t lib_echo_client(int local) {
+    uint16_t port;
+    char path[108];
+    int lfd = local ? (local_bench_path(path, sizeof path, "rtt"), raw_local_listener(path, 16)) : raw_listener(16, &port);
+    fork_tcp_echo(lfd);
+    close(lfd);
+    usocket_t h = 0;
+    if (local) {
+#ifdef HAVE_USOCKET_LOCAL
+        CHECK("usocket_connect_local", usocket_connect_local(path, NULL, &h));
+#endif
+        unlink(path);
+    } else {
+        h = lib_connect_tcp(port);
+    }
+    return h;
+}
+
+/* The measured receiver of a bulk transfer: a TCP client of a forked raw
+ * sender, or (local) a Unix-domain listener made with usocket_listen_local
+ * that accepts the forked raw sender's connection. */
+static usocket_t lib_bulk_receiver(int local, long long total) {
+    usocket_t h = 0;
+    if (local) {
+#ifdef HAVE_USOCKET_LOCAL
+        char path[108];
+        local_bench_path(path, sizeof path, "bulk");
+        usocket_t l = 0;
+        CHECK("usocket_listen_local", usocket_listen_local(path, NULL, &l));
+        fork_local_bulk_connector(path, total);
+        CHECK("usocket_accept", usocket_accept(l, &h));
+        CHECK("usocket_close(listener)", usocket_close(l)); /* removes the file */
+#endif
+    } else {
+        uint16_t port;
+        int lfd = raw_listener(16, &port);
+        fork_bulk_sender(lfd, total);
+        close(lfd);
+        h = lib_connect_tcp(port);
+    }
+    return h;
+}
+
+static void m_rtt(int local) {
     long size = opt_long("size", 1), iters = opt_long("iters", 200000), warm = opt_long("warmup", 2000);
     double secs = opt_double("seconds", 1.0);
     if (size < 1 || size > 65536) fail("bad size");
-    uint16_t port;
-    int lfd = raw_listener(16, &port);
-    fork_tcp_echo(lfd);
-    close(lfd);
-    usocket_t h = lib_connect_tcp(port);
+    usocket_t h = lib_echo_client(local);
     static uint8_t out[65536], in[65536];
     memset(out, 'a', sizeof out);
     size_t w;
@@ -73,15 +132,11 @@ static void m_rtt(void) {
     result_blocks_us("");
 }
 
-static void m_bulk(void) {
+static void m_bulk(int local) {
     long long total = (long long)opt_double("bytes", 2147483648.0);
     long rd = opt_long("read", 65536);
     double secs = opt_double("seconds", 60);
-    uint16_t port;
-    int lfd = raw_listener(16, &port);
-    fork_bulk_sender(lfd, total);
-    close(lfd);
-    usocket_t h = lib_connect_tcp(port);
+    usocket_t h = lib_bulk_receiver(local, total);
     uint8_t *buf = malloc((size_t)rd);
     if (!buf) fail("malloc");
     long long got = 0;
@@ -212,16 +267,21 @@ static uint16_t lib_acc_listen(int backlog) {
     if (!g_acc) g_acc = malloc(sizeof(usocket_t) * (size_t)opt_long("count", 4000));
     return a.port;
 }
-static void lib_acc_one(long i) {
+__attribute__((noinline)) static void lib_acc_one(long i) { /* a symbol of its own: callgrind --toggle-collect */
     CHECK("usocket_accept", usocket_accept(g_listener, &g_acc[i]));
 }
 static void lib_acc_close_all(long count) {
-    for (long i = 0; i < count; i++) CHECK("usocket_close", usocket_close(g_acc[i]));
+    for (long i = 0; i < count; i++)
+        if (g_acc[i]) CHECK("usocket_close", usocket_close(g_acc[i]));
     usocket_close(g_listener);
+}
+static void lib_acc_close_one(long i) {
+    CHECK("usocket_close", usocket_close(g_acc[i]));
+    g_acc[i] = 0;
 }
 
 static void m_accept(void) {
-    static const acceptor_ops ops = {lib_acc_listen, lib_acc_one, lib_acc_close_all};
+    static const acceptor_ops ops = {lib_acc_listen, lib_acc_one, lib_acc_close_all, lib_acc_close_one};
     accept_rounds(&ops);
 }
 
@@ -257,36 +317,57 @@ static void m_mem(void) {
  * is the ratio lib/raw of seconds per operation (rtt, udp) or of rates
  * (bulk, accept: lib rate / raw rate). */
 #define PB (2 * NBLOCKS)
-static double g_pv[2][NBLOCKS];   /* per-op seconds (rtt, udp) or seconds per block (bulk, accept) */
-static long g_pc[2][NBLOCKS];     /* ops (or bytes) per block */
+#define PMAX (NBLOCKS * NBLOCKS)  /* blocks per implementation, at most (accept: rounds x NBLOCKS) */
+static double g_pv[2][PMAX];      /* per-op seconds (rtt, udp) or seconds per block (bulk, accept) */
+static long g_pc[2][PMAX];        /* ops (or bytes) per block */
+static int g_pn = NBLOCKS;        /* blocks per implementation */
 
+static double median_n(const double *v, int n) {
+    double *tmp = malloc(sizeof(double) * (size_t)n);
+    memcpy(tmp, v, sizeof(double) * (size_t)n);
+    qsort(tmp, (size_t)n, sizeof(double), cmp_double);
+    double m = n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+    free(tmp);
+    return m;
+}
+
+/* The value is lib/raw of the medians over the blocks: of seconds per
+ * operation ("time": rtt, udp) or of per-block rates ("rate": bulk bytes/s,
+ * accepts/s), so a block that another process preempted moves it little.
+ * The ratio of the totals is kept as "ratio_of_totals". */
 static void paired_result(const char *kind) {
-    double rawm = median_of(g_pv[0], NBLOCKS), libm = median_of(g_pv[1], NBLOCKS);
-    double rt = 0, lt = 0, rc = 0, lc = 0;
-    for (int i = 0; i < NBLOCKS; i++) {
-        rt += g_pv[0][i] * (strcmp(kind, "time") ? 1.0 : (double)g_pc[0][i]);
-        lt += g_pv[1][i] * (strcmp(kind, "time") ? 1.0 : (double)g_pc[1][i]);
+    int n = g_pn;
+    double rt = 0, lt = 0, rc = 0, lc = 0, v[2][PMAX];
+    for (int i = 0; i < n; i++) {
+        int time_kind = !strcmp(kind, "time");
+        for (int k = 0; k < 2; k++)
+            v[k][i] = time_kind ? g_pv[k][i] : (double)g_pc[k][i] / g_pv[k][i];
+        rt += g_pv[0][i] * (time_kind ? (double)g_pc[0][i] : 1.0);
+        lt += g_pv[1][i] * (time_kind ? (double)g_pc[1][i] : 1.0);
         rc += (double)g_pc[0][i];
         lc += (double)g_pc[1][i];
     }
+    double rawm = median_n(v[0], n), libm = median_n(v[1], n);
     char extra[256];
-    if (!strcmp(kind, "time")) { /* medians of per-op block times */
-        snprintf(extra, sizeof extra, ",\"raw_us\":%.4f,\"lib_us\":%.4f,\"ratio_of_means\":%.4f", rawm * 1e6,
-                 libm * 1e6, (lt / lc) / (rt / rc));
+    if (!strcmp(kind, "time")) {
+        snprintf(extra, sizeof extra, ",\"raw_us\":%.4f,\"lib_us\":%.4f,\"ratio_of_totals\":%.4f,\"blocks\":%d",
+                 rawm * 1e6, libm * 1e6, (lt / lc) / (rt / rc), n);
         result(libm / rawm, "ratio", (long)(rc + lc), rt + lt, extra);
-    } else { /* rates over the totals */
-        double rr = rc / rt, lr = lc / lt;
-        snprintf(extra, sizeof extra, ",\"raw_rate\":%.6g,\"lib_rate\":%.6g", rr, lr);
-        result(lr / rr, "ratio", (long)(rc + lc), rt + lt, extra);
+    } else {
+        snprintf(extra, sizeof extra, ",\"raw_rate\":%.6g,\"lib_rate\":%.6g,\"ratio_of_totals\":%.4f,\"blocks\":%d",
+                 rawm, libm, (lc / lt) / (rc / rt), n);
+        result(libm / rawm, "ratio", (long)(rc + lc), rt + lt, extra);
     }
 }
 
-static void m_paired_rtt(int udp) {
+static void m_paired_rtt(int udp, int local) {
     long size = opt_long("size", udp ? 64 : 1), iters = opt_long("iters", 2000000);
     double secs = opt_double("seconds", 1.0);
     uint16_t port;
     usocket_t h = 0;
-    if (udp) {
+    if (local) {
+        h = lib_echo_client(1);
+    } else if (udp) {
         int sfd = raw_udp_bound(&port);
         fork_udp_echo(sfd);
         close(sfd);
@@ -346,14 +427,10 @@ static void m_paired_rtt(int udp) {
     paired_result("time");
 }
 
-static void m_paired_bulk(void) {
+static void m_paired_bulk(int local) {
     long long total = (long long)opt_double("bytes", 2147483648.0);
     long rd = opt_long("read", 65536);
-    uint16_t port;
-    int lfd = raw_listener(16, &port);
-    fork_bulk_sender(lfd, total);
-    close(lfd);
-    usocket_t h = lib_connect_tcp(port);
+    usocket_t h = lib_bulk_receiver(local, total);
     int fd = -1;
     CHECK("usocket_fd", usocket_fd(h, &fd));
     uint8_t *buf = malloc((size_t)rd);
@@ -390,8 +467,8 @@ static void m_paired_accept(void) {
     raise_nofile();
     int *cl = malloc(sizeof(int) * (size_t)count), *acc_fd = malloc(sizeof(int) * (size_t)count);
     usocket_t *acc_h = malloc(sizeof(usocket_t) * (size_t)count);
-    memset(g_pv, 0, sizeof g_pv);
-    memset(g_pc, 0, sizeof g_pc);
+    if (rounds < 1 || rounds > NBLOCKS) fail("--rounds 1..%d", NBLOCKS);
+    g_pn = 0;
     for (long r = 0; r < rounds; r++) {
         usocket_listen_options lo;
         usocket_listen_options_init(&lo);
@@ -417,9 +494,10 @@ static void m_paired_accept(void) {
                     if (acc_fd[k] < 0) fail("accept: %s", strerror(errno));
                 }
             }
-            g_pv[lib][b / 2] += now_s() - t0;
-            g_pc[lib][b / 2] += per;
+            g_pv[lib][g_pn + b / 2] = now_s() - t0;
+            g_pc[lib][g_pn + b / 2] = per;
         }
+        g_pn += NBLOCKS;
         for (long i = 0; i < k; i++) {
             if (acc_h[i]) usocket_close(acc_h[i]);
             else close(acc_fd[i]);
@@ -435,19 +513,23 @@ int main(int argc, char **argv) {
     g_argv = argv;
     g_impl = "lib-c";
     signal(SIGPIPE, SIG_IGN); /* a C host ignoring SIGPIPE, as bench_raw does */
-    if (argc < 2) fail("usage: bench_lib rtt|bulk|udp|wait|wait-list|accept|mem [--key value]...");
+    if (argc < 2) fail("usage: bench_lib rtt|bulk|udp|wait|wait-list|accept|mem|local-rtt|local-bulk|paired-* [--key value]...");
     g_measure = argv[1];
     const char *m = argv[1];
-    if (!strcmp(m, "rtt")) m_rtt();
-    else if (!strcmp(m, "bulk")) m_bulk();
+    if (!strcmp(m, "rtt")) m_rtt(0);
+    else if (!strcmp(m, "bulk")) m_bulk(0);
+    else if (!strcmp(m, "local-rtt")) { NEED_LOCAL(); m_rtt(1); }
+    else if (!strcmp(m, "local-bulk")) { NEED_LOCAL(); m_bulk(1); }
+    else if (!strcmp(m, "paired-local-rtt")) { g_impl = "paired"; NEED_LOCAL(); m_paired_rtt(0, 1); }
+    else if (!strcmp(m, "paired-local-bulk")) { g_impl = "paired"; NEED_LOCAL(); m_paired_bulk(1); }
     else if (!strcmp(m, "udp")) m_udp();
     else if (!strcmp(m, "wait")) { g_impl = "lib-wait"; m_wait(); }
     else if (!strcmp(m, "wait-list")) { g_impl = "lib-wait-list"; m_wait_list(); }
     else if (!strcmp(m, "accept")) m_accept();
     else if (!strcmp(m, "mem")) m_mem();
-    else if (!strcmp(m, "paired-rtt")) { g_impl = "paired"; m_paired_rtt(0); }
-    else if (!strcmp(m, "paired-udp")) { g_impl = "paired"; m_paired_rtt(1); }
-    else if (!strcmp(m, "paired-bulk")) { g_impl = "paired"; m_paired_bulk(); }
+    else if (!strcmp(m, "paired-rtt")) { g_impl = "paired"; m_paired_rtt(0, 0); }
+    else if (!strcmp(m, "paired-udp")) { g_impl = "paired"; m_paired_rtt(1, 0); }
+    else if (!strcmp(m, "paired-bulk")) { g_impl = "paired"; m_paired_bulk(0); }
     else if (!strcmp(m, "paired-accept")) { g_impl = "paired"; m_paired_accept(); }
     else fail("unknown measure %s", m);
     return 0;

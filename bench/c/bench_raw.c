@@ -5,8 +5,10 @@
  *   bench_raw udp      --size 64 --iters 200000 --seconds 1
  *   bench_raw wait-poll  --n 1000 --iters 100000 --seconds 0.5
  *   bench_raw wait-epoll --n 1000 --iters 100000 --seconds 0.5
- *   bench_raw accept   --count 4000 [--backlog 4096] [--rounds 5]
+ *   bench_raw accept   --count 4000 [--backlog 4096] [--rounds 5] [--close-each 1]
  *   bench_raw mem      --count 10000
+ *   bench_raw local-rtt  --size 1 --iters 200000 --seconds 1   (AF_UNIX stream)
+ *   bench_raw local-bulk --bytes 2147483648 [--read 65536]     (AF_UNIX stream)
  *
  * Prints one JSON line (see common.h). Meant to be run under
  * `taskset -c 0`, so the forked peer shares the client's CPU. */
@@ -24,15 +26,18 @@ static int recv_exact(int fd, char *p, size_t n) {
     return 0;
 }
 
-static void m_rtt(void) {
+/* local: over a Unix-domain stream socket instead of TCP on 127.0.0.1 */
+static void m_rtt(int local) {
     long size = opt_long("size", 1), iters = opt_long("iters", 200000), warm = opt_long("warmup", 2000);
     double secs = opt_double("seconds", 1.0);
     if (size < 1 || size > 65536) fail("bad size");
     uint16_t port;
-    int lfd = raw_listener(16, &port);
+    char path[108];
+    int lfd = local ? (local_bench_path(path, sizeof path, "rtt"), raw_local_listener(path, 16)) : raw_listener(16, &port);
     fork_tcp_echo(lfd);
     close(lfd);
-    int fd = raw_connect(port, 1);
+    int fd = local ? raw_local_connect(path) : raw_connect(port, 1);
+    if (local) unlink(path);
     static char out[65536], in[65536];
     memset(out, 'a', sizeof out);
     for (long i = 0; i < warm; i++) {
@@ -48,15 +53,29 @@ static void m_rtt(void) {
     result_blocks_us("");
 }
 
-static void m_bulk(void) {
+/* local: the measured side listens on a Unix-domain path and accepts the
+ * forked sender (as bench_lib does with usocket_listen_local). */
+static void m_bulk(int local) {
     long long total = (long long)opt_double("bytes", 2147483648.0);
     long rd = opt_long("read", 65536);
     double secs = opt_double("seconds", 60);
     uint16_t port;
-    int lfd = raw_listener(16, &port);
-    fork_bulk_sender(lfd, total);
-    close(lfd);
-    int fd = raw_connect(port, 1);
+    int fd;
+    if (local) {
+        char path[108];
+        local_bench_path(path, sizeof path, "bulk");
+        int lfd = raw_local_listener(path, 5);
+        fork_local_bulk_connector(path, total);
+        do fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC); while (fd < 0 && errno == EINTR);
+        if (fd < 0) fail("accept: %s", strerror(errno));
+        close(lfd);
+        unlink(path);
+    } else {
+        int lfd = raw_listener(16, &port);
+        fork_bulk_sender(lfd, total);
+        close(lfd);
+        fd = raw_connect(port, 1);
+    }
     char *buf = malloc((size_t)rd);
     if (!buf) fail("malloc");
     long long got = 0;
@@ -179,18 +198,23 @@ static uint16_t raw_acc_listen(int backlog) {
     if (!g_acc) g_acc = malloc(sizeof(int) * (size_t)opt_long("count", 4000));
     return port;
 }
-static void raw_acc_one(long i) {
+__attribute__((noinline)) static void raw_acc_one(long i) { /* a symbol of its own: callgrind --toggle-collect */
     int c = accept(g_lfd, NULL, NULL);
     if (c < 0) fail("accept: %s", strerror(errno));
     g_acc[i] = c;
 }
 static void raw_acc_close_all(long count) {
-    for (long i = 0; i < count; i++) close(g_acc[i]);
+    for (long i = 0; i < count; i++)
+        if (g_acc[i] >= 0) close(g_acc[i]);
     close(g_lfd);
+}
+static void raw_acc_close_one(long i) {
+    close(g_acc[i]);
+    g_acc[i] = -1;
 }
 
 static void m_accept(void) {
-    static const acceptor_ops ops = {raw_acc_listen, raw_acc_one, raw_acc_close_all};
+    static const acceptor_ops ops = {raw_acc_listen, raw_acc_one, raw_acc_close_all, raw_acc_close_one};
     accept_rounds(&ops);
 }
 
@@ -226,11 +250,13 @@ int main(int argc, char **argv) {
     g_argv = argv;
     g_impl = "raw-c";
     signal(SIGPIPE, SIG_IGN);
-    if (argc < 2) fail("usage: bench_raw rtt|bulk|udp|wait-poll|wait-epoll|accept|mem [--key value]...");
+    if (argc < 2) fail("usage: bench_raw rtt|bulk|udp|wait-poll|wait-epoll|accept|mem|local-rtt|local-bulk [--key value]...");
     g_measure = argv[1];
     const char *m = argv[1];
-    if (!strcmp(m, "rtt")) m_rtt();
-    else if (!strcmp(m, "bulk")) m_bulk();
+    if (!strcmp(m, "rtt")) m_rtt(0);
+    else if (!strcmp(m, "bulk")) m_bulk(0);
+    else if (!strcmp(m, "local-rtt")) m_rtt(1);
+    else if (!strcmp(m, "local-bulk")) m_bulk(1);
     else if (!strcmp(m, "udp")) m_udp();
     else if (!strcmp(m, "wait-poll")) { g_impl = "raw-poll"; m_wait_poll(); }
     else if (!strcmp(m, "wait-epoll")) { g_impl = "raw-epoll"; m_wait_epoll(); }

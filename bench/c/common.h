@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -203,6 +204,43 @@ static inline int raw_connect(uint16_t port, int nodelay) {
     }
 }
 
+/* ---- Unix-domain stream sockets (paths in /tmp, unlinked by the caller) ---- */
+#include <sys/un.h>
+static inline void local_bench_path(char *buf, size_t cap, const char *what) {
+    static int seq = 0;
+    snprintf(buf, cap, "/tmp/usocket-bench-%d-%s-%d.sock", (int)getpid(), what, seq++);
+    unlink(buf);
+}
+static inline struct sockaddr_un local_addr(const char *path, socklen_t *len) {
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    size_t n = strlen(path);
+    if (n >= sizeof a.sun_path) fail("path too long: %s", path);
+    memcpy(a.sun_path, path, n + 1);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return a;
+}
+static inline int raw_local_listener(const char *path, int backlog) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) fail("socket(AF_UNIX): %s", strerror(errno));
+    socklen_t l;
+    struct sockaddr_un a = local_addr(path, &l);
+    if (bind(fd, (struct sockaddr *)&a, l) != 0) fail("bind %s: %s", path, strerror(errno));
+    if (listen(fd, backlog) != 0) fail("listen: %s", strerror(errno));
+    return fd;
+}
+static inline int raw_local_connect(const char *path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) fail("socket(AF_UNIX): %s", strerror(errno));
+    socklen_t l;
+    struct sockaddr_un a = local_addr(path, &l);
+    for (;;) {
+        if (connect(fd, (struct sockaddr *)&a, l) == 0) return fd;
+        if (errno != EINTR) fail("connect %s: %s", path, strerror(errno));
+    }
+}
+
 static inline int raw_udp_bound(uint16_t *port) {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) fail("socket(udp): %s", strerror(errno));
@@ -279,6 +317,34 @@ static inline void fork_bulk_sender(int lfd, long long total) {
         }
         shutdown(c, SHUT_WR);
         /* wait for the reader to close so no RST can cut the tail */
+        char b;
+        while (recv(c, &b, 1, 0) > 0) {}
+        _exit(0);
+    }
+    g_child = pid;
+}
+
+/* Bulk sender that connects to a Unix-domain path (the measured side
+ * listens and accepts), sends total bytes in 1 MiB writes, shuts down. */
+static inline void fork_local_bulk_connector(const char *path, long long total) {
+    pid_t pid = fork();
+    if (pid < 0) fail("fork: %s", strerror(errno));
+    if (pid == 0) {
+        child_setup();
+        int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        socklen_t l;
+        struct sockaddr_un a = local_addr(path, &l);
+        while (connect(c, (struct sockaddr *)&a, l) != 0) {
+            if (errno != EINTR) _exit(1);
+        }
+        static char buf[1 << 20];
+        memset(buf, 'x', sizeof buf);
+        while (total > 0) {
+            size_t n = total < (long long)sizeof buf ? (size_t)total : sizeof buf;
+            if (write_all(c, buf, n) != 0) _exit(1);
+            total -= (long long)n;
+        }
+        shutdown(c, SHUT_WR);
         char b;
         while (recv(c, &b, 1, 0) > 0) {}
         _exit(0);
@@ -413,11 +479,17 @@ static inline void result_bulk(long long got, long calls, double el) {
 typedef struct {
     uint16_t (*listen_)(int backlog); /* returns the port */
     void (*accept_one)(long i);       /* accept the i-th connection and keep it */
-    void (*close_all)(long count);    /* close the accepted ones and the listener */
+    void (*close_all)(long count);    /* close the accepted ones (not closed yet) and the listener */
+    void (*close_one)(long i);        /* close the i-th accepted one now (--close-each 1) */
 } acceptor_ops;
 
+/* --close-each 1: close each accepted connection right after accepting it
+ * (the close is then inside the timed drain): the steady state of a server
+ * that serves and closes, where a library may reuse what a close freed;
+ * callgrind's --toggle-collect on accept_one still counts the accept alone. */
 static inline void accept_rounds(const acceptor_ops *ops) {
     long count = opt_long("count", 4000), backlog = opt_long("backlog", 4096), rounds = opt_long("rounds", 5);
+    int close_each = (int)opt_long("close-each", 0);
     if (rounds < 1 || rounds > NBLOCKS) fail("--rounds 1..%d", NBLOCKS);
     raise_nofile();
     int *cl = malloc(sizeof(int) * (size_t)count);
@@ -429,6 +501,7 @@ static inline void accept_rounds(const acceptor_ops *ops) {
         double t0 = now_s(), c0 = cpu_s();
         for (long i = 0; i < count; i++) {
             ops->accept_one(i);
+            if (close_each) ops->close_one(i);
             if ((i & 255) == 0 && now_s() > t_limit) fail("accept: time limit in round %ld", r);
         }
         double el = now_s() - t0;

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -316,6 +317,52 @@ static inline int check_main(int argc, char **argv, const struct check_case *cas
 
 /* ------------------------------------------------------------------ */
 /* Helpers shared by the tests                                         */
+
+/* The kernel's id of the calling thread (for /proc/self/task/TID). */
+static inline int check_gettid(void) { return (int)syscall(SYS_gettid); }
+
+/* True when thread `tid` of this process sleeps inside a system call other
+   than futex (waiting for a lock) or a sleep: /proc/self/task/TID/stat says
+   'S' and .../syscall names the call. */
+static inline int blocked_in_kernel(int tid)
+{
+    char path[64], text[512];
+    FILE *f;
+    char *p;
+    long nr = -1;
+    int state = 0;
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    if (fgets(text, sizeof text, f) && (p = strrchr(text, ')')) != NULL)
+        state = p[2];
+    fclose(f);
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    if (fscanf(f, "%ld", &nr) != 1)
+        nr = -1;
+    fclose(f);
+    return state == 'S' && nr >= 0 && nr != SYS_futex && nr != SYS_nanosleep && nr != SYS_clock_nanosleep;
+}
+
+/* Waits (5 s at most, stretched under valgrind) until the thread whose id
+   the int at `tidp` will hold (0 until it starts) sleeps in the kernel, or
+   `*returned` says its call is over; fails the case if it never blocks. */
+static inline void wait_blocked(const int *tidp, const int *returned)
+{
+    double t0 = now_ms();
+    while (now_ms() - t0 < 5000 * slow()) {
+        int tid = __atomic_load_n(tidp, __ATOMIC_SEQ_CST);
+        if (tid != 0 && blocked_in_kernel(tid))
+            return;
+        if (__atomic_load_n(returned, __ATOMIC_SEQ_CST))
+            break;
+        sleep_ms(1);
+    }
+    check_fail_(__FILE__, __LINE__, "the call never blocked in the kernel (returned: %d)", __atomic_load_n(returned, __ATOMIC_SEQ_CST));
+    check_abort_();
+}
 
 /* Open descriptors of this process (entries of /proc/self/fd, less the
    one opendir uses). */

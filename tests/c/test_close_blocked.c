@@ -1,6 +1,7 @@
 /* usocket_close from another thread while a thread is blocked on the
    handle: read, write (to a full buffer), accept, receive, wait_for_input,
-   wait_list_wait. The blocked call returns USOCKET_ERR_INVALID_HANDLE within
+   wait_list_wait, once the call sleeps in the kernel (checked in
+   /proc/self/task). The blocked call returns USOCKET_ERR_INVALID_HANDLE within
    100 ms, and the descriptor is released once it has returned. */
 #include "check.h"
 
@@ -13,6 +14,7 @@ struct blocked {
     size_t nothers;
     int32_t rc;
     int returned;         /* set (atomically) when the call returned */
+    int tid;              /* the blocked thread's kernel id, once it runs */
     double returned_at;
     size_t count;
 };
@@ -23,6 +25,7 @@ static void *blocked_thread(void *arg)
     static uint8_t big[16u << 20];
     uint8_t buf[64], st[2];
     usocket_t out, ready[4];
+    __atomic_store_n(&b->tid, check_gettid(), __ATOMIC_SEQ_CST);
     switch (b->op) {
     case OP_READ:
         b->rc = usocket_read(b->h, buf, sizeof buf, &b->count);
@@ -56,8 +59,11 @@ static void close_under(struct blocked *b, usocket_t victim, int use_free)
     double closed_at, limit = 100 * slow();
     b->rc = 1;
     b->returned = 0;
+    b->tid = 0;
     REQUIRE(pthread_create(&t, NULL, blocked_thread, b) == 0);
-    sleep_ms(150);
+    /* The close must come while the call sleeps in the kernel (recv, send,
+       accept, poll, epoll_wait), not before it started. */
+    wait_blocked(&b->tid, &b->returned);
     CHECK_MSG(!__atomic_load_n(&b->returned, __ATOMIC_SEQ_CST),
               "the call returned %d (%s) before the close: not blocked", b->rc, usocket_error_name(b->rc));
     closed_at = now_ms();
@@ -247,7 +253,8 @@ static void test_close_under_two_readers(void)
     b1.h = b2.h = s;
     REQUIRE(pthread_create(&t1, NULL, blocked_thread, &b1) == 0);
     REQUIRE(pthread_create(&t2, NULL, blocked_thread, &b2) == 0);
-    sleep_ms(150);
+    wait_blocked(&b1.tid, &b1.returned);
+    wait_blocked(&b2.tid, &b2.returned);
     closed_at = now_ms();
     CHECK_OK(usocket_close(s));
     pthread_join(t1, NULL);
@@ -309,7 +316,7 @@ static void test_calls_beside_a_blocked_call(void)
     b.h = s;
     b.rc = 1;
     REQUIRE(pthread_create(&t, NULL, blocked_thread, &b) == 0);
-    sleep_ms(100);
+    wait_blocked(&b.tid, &b.returned);
     CHECK_OK(usocket_kind(s, &k));
     CHECK_OK(usocket_fd(s, &fd));
     CHECK_OK(usocket_get_option(s, USOCKET_OPT_RECEIVE_BUFFER, &v));

@@ -118,11 +118,22 @@ static void test_server_new_args(void)
     state_init(&st);
 
     CHECK_RC(usocket_server_new("127.0.0.1", 0, NULL, tcp_handler, NULL, &st, NULL), USOCKET_ERR_INVALID_ARGUMENT);
-    CHECK_RC(usocket_server_new("127.0.0.1", 0, NULL, NULL, udp_echo, &st, &srv), USOCKET_ERR_INVALID_ARGUMENT);
+    /* 0.2: the handler of the other protocol is ignored, and a NULL handler
+       of the server's own makes a server the caller serves with
+       usocket_server_next (run and spawn refuse it). */
+    usocket_server_options_init(&o);
+    REQUIRE_OK(usocket_server_new("127.0.0.1", 0, NULL, NULL, udp_echo, &st, &srv));
+    CHECK_RC(usocket_server_run(srv), USOCKET_ERR_INVALID_ARGUMENT);
+    CHECK_RC(usocket_server_next(srv, 0, &l, NULL), USOCKET_ERR_TIMEOUT);
+    CHECK_OK(usocket_close(srv));
+    o.protocol = USOCKET_DATAGRAM;
+    REQUIRE_OK(usocket_server_new("127.0.0.1", 0, &o, tcp_handler, NULL, &st, &srv));
+    CHECK_RC(usocket_server_spawn(srv), USOCKET_ERR_INVALID_ARGUMENT);
+    CHECK_OK(usocket_close(srv));
+    srv = 7;
     CHECK_RC(usocket_server_new("127.0.0.\xff", 0, NULL, tcp_handler, NULL, &st, &srv), USOCKET_ERR_INVALID_ARGUMENT);
     usocket_server_options_init(&o);
     o.protocol = USOCKET_DATAGRAM;
-    CHECK_RC(usocket_server_new("127.0.0.1", 0, &o, tcp_handler, NULL, &st, &srv), USOCKET_ERR_INVALID_ARGUMENT);
     o.max_buffer_size = 0;
     CHECK_RC(usocket_server_new("127.0.0.1", 0, &o, NULL, udp_echo, &st, &srv), USOCKET_ERR_INVALID_ARGUMENT);
     o.max_buffer_size = 65508;
