@@ -176,6 +176,8 @@ class WaitList:
         self._members: Dict[int, Usocket] = {}
         self._last_ready: List[Usocket] = []
         self._scratch: List[Tuple[Any, Any, Any, Any, Any]] = []
+        # the last wait's timeout and what it means: (timeout, ms, first step, final)
+        self._plan: Tuple[Any, int, int, bool] = (None, -1, SLICE_MS, False)
         for s in sockets:
             self.add(s)
 
@@ -255,29 +257,18 @@ class WaitList:
         ``WAIT_LIST_BATCH`` sockets are reported at once; the others stay
         ready for the next wait.
         """
-        if timeout is None:
-            ms = -1
+        plan = self._plan
+        if timeout is plan[0] or timeout == plan[0]:
+            _t, ms, step, final = plan
         else:
-            t = type(timeout)
-            if (t is float or t is int) and 0 <= timeout < 2000000.0:
-                ms = int(timeout * 1000.0)
-                if ms < timeout * 1000.0:
-                    ms += 1
-            else:
-                ms = seconds_to_ms(timeout, "timeout")
+            ms, step, final = self._plan_for(timeout)
         scratch = self._scratch
         item = scratch.pop() if scratch else self._new_scratch()
         arr, nready, pn, rem, prem = item
-        # On the main thread, wait in slices so that Ctrl-C is handled; the
-        # core's remaining time tells how long each slice took.
-        if (ms < 0 or ms > SLICE_MS) and _get_ident() == _MAIN_IDENT:
-            step = SLICE_MS
-            final = False
-        else:
+        if not final and _get_ident() != _MAIN_IDENT:
             step = ms
             final = True
-        h = self._h
-        rc = _raw_list_wait(h, step, arr, WAIT_LIST_BATCH, pn, prem)
+        rc = _raw_list_wait(self._h, step, arr, WAIT_LIST_BATCH, pn, prem)
         n = nready.value
         if rc or not n:
             n, left = self._wait_more(rc, ms, step, final, item)
@@ -314,6 +305,29 @@ class WaitList:
         if ms < 0:
             return ready, None
         return ready, (left / 1000.0 if left > 0 else 0.0)
+
+    def _plan_for(self, timeout: Any) -> Tuple[int, int, bool]:
+        """(ms, first step, final) of a wait with this timeout, kept for the next wait.
+
+        On the main thread a wait longer than a slice goes in slices so that
+        Ctrl-C is handled; the core's remaining time tells how long each
+        slice took. (Other threads wait the whole time in one call.)"""
+        if timeout is None:
+            ms = -1
+        else:
+            t = type(timeout)
+            if (t is float or t is int) and 0 <= timeout < 2000000.0:
+                ms = int(timeout * 1000.0)
+                if ms < timeout * 1000.0:
+                    ms += 1
+            else:
+                ms = seconds_to_ms(timeout, "timeout")
+        if ms < 0 or ms > SLICE_MS:
+            plan = (timeout, ms, SLICE_MS, False)
+        else:
+            plan = (timeout, ms, ms, True)
+        self._plan = plan
+        return plan[1], plan[2], plan[3]
 
     def _wait_more(self, rc: int, ms: int, step: int, final: bool, item: Any) -> Tuple[int, int]:
         """After a first slice that failed or found nothing: the next slices; (n, ms left)."""
