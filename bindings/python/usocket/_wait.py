@@ -27,6 +27,8 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 _READ = "read"
+#: A timeout of the core's waits: forever.
+_FOREVER = -1
 
 #: Most handles one WaitList.wait asks the core for; more ready sockets are
 #: reported by the next wait (epoll is level-triggered).
@@ -177,7 +179,7 @@ class WaitList:
         self._last_ready: List[Usocket] = []
         self._scratch: List[Tuple[Any, Any, Any, Any, Any]] = []
         # the last wait's timeout and what it means: (timeout, ms, first step, final)
-        self._plan: Tuple[Any, int, int, bool] = (None, -1, SLICE_MS, False)
+        self._plan: Tuple[Any, int, int, bool] = (None, _FOREVER, SLICE_MS, False)
         for s in sockets:
             self.add(s)
 
