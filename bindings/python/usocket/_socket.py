@@ -70,7 +70,7 @@ _KIND_DATAGRAM = USOCKET_KIND_DATAGRAM
 _OPT_RECEIVE_TIMEOUT = USOCKET_OPT_RECEIVE_TIMEOUT
 _OPT_SEND_TIMEOUT = USOCKET_OPT_SEND_TIMEOUT
 
-#: Longest a blocking call on the main thread stays inside the core before
+#: Longest a blocking call stays inside the core before
 #: Python gets a chance to run signal handlers (Ctrl-C), in milliseconds:
 #: the header's ``USOCKET_INTERRUPT_SLICE_MS``.
 SLICE_MS = USOCKET_INTERRUPT_SLICE_MS
@@ -674,8 +674,8 @@ def _hostport(host: str, port: int) -> str:
 class SocketIO(io.RawIOBase):
     """The raw binary stream of a :class:`StreamSocket`.
 
-    ``readinto`` hands the caller's buffer to ``usocket_read`` (no copy);
-    ``write`` hands the caller's bytes to ``usocket_write``, which writes them
+    ``readinto`` hands the caller's buffer to ``usocket_read_for`` (no copy);
+    ``write`` hands the caller's bytes to ``usocket_write_some`` until it has written them
     all. Closing it closes the socket.
     """
 
@@ -871,7 +871,7 @@ class SocketIO(io.RawIOBase):
 
     def _write_rest(self, b: Any, p: Any, n: int, done: int, rc: int, user: int, start: float) -> int:
         """The rest of a write that did not go in one call, in calls of
-        usocket_write_some (SLICE_MS at most on the main thread), keeping the
+        usocket_write_some (SLICE_MS at most each), keeping the
         socket's send timeout (``user`` ms, from ``start``)."""
         c = self._sock
         h = self._h
@@ -893,7 +893,7 @@ class SocketIO(io.RawIOBase):
                     e = c.error(rc)
                     e.written = done  # type: ignore[attr-defined]
                     raise e
-                # a slice without room on the main thread: Python looks at signals, then on
+                # a slice without room: Python looks at signals (main thread), then on
             elif done >= n:
                 return n
             if done != at:
@@ -1193,7 +1193,7 @@ class DatagramSocket(Usocket):
         return host, port
 
     def _receive_again(self, rc: int, first: int, p: Any, n: int, pout: Any, pa: Any) -> None:
-        """After a first receive that failed: the next slices (main thread), or raise."""
+        """After a first receive that failed: the next slices, or raise."""
         h = self._h
 
         def _in_core(step: int) -> int:
