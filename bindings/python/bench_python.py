@@ -196,8 +196,8 @@ def _floor_calls():
     return _ffi, byref, c_size_t, create_string_buffer
 
 
-def bench_rtt(impl, size, seconds, iters, api="bytes"):
-    """Client side only: every impl talks to the same C echo peer."""
+def make_rtt(impl, size, api="bytes"):
+    """(step, close) of one TCP round trip with impl, against a C echo peer of its own."""
     msg = b"x" * size
     into = api == "into"
     proc, port = start_echo_peer("tcp")
@@ -273,13 +273,22 @@ def bench_rtt(impl, size, seconds, iters, api="bytes"):
                 while got < size:
                     got += len(read(size - got))
 
+    def close():
+        s.close()
+        stop_echo_peer(proc)
+
+    return step, close
+
+
+def bench_rtt(impl, size, seconds, iters, api="bytes"):
+    """Client side only: every impl talks to the same C echo peer."""
+    step, close = make_rtt(impl, size, api)
     try:
         for _ in range(200):  # warm up
             step()
         n, t = timed_loop(step, seconds, iters)
     finally:
-        s.close()
-        stop_echo_peer(proc)
+        close()
     us = t / n * 1e6
     return {"value": us, "per_second": n / t, "iters": n, "seconds": t, "api": api, "peer": "C"}
 
@@ -343,8 +352,8 @@ def bench_bulk(impl, total, read_size, api="raw"):
 # ---------------------------------------------------------------- udp
 
 
-def bench_udp(impl, size, seconds, iters, api="bytes"):
-    """Client side only: every impl talks to the same C echo peer."""
+def make_udp(impl, size, api="bytes"):
+    """(step, close) of one UDP round trip with impl, against a C echo peer of its own."""
     msg = b"u" * size
     into = api == "into"
     proc, port = start_echo_peer("udp")
@@ -414,15 +423,59 @@ def bench_udp(impl, size, seconds, iters, api="bytes"):
         def stop():
             s.send(b"")
 
+    def close():
+        try:
+            stop()
+        finally:
+            s.close()
+            stop_echo_peer(proc)
+
+    return step, close
+
+
+def bench_udp(impl, size, seconds, iters, api="bytes"):
+    """Client side only: every impl talks to the same C echo peer."""
+    step, close = make_udp(impl, size, api)
     try:
         for _ in range(200):
             step()
         n, t = timed_loop(step, seconds, iters)
-        stop()
     finally:
-        s.close()
-        stop_echo_peer(proc)
+        close()
     return {"value": t / n * 1e6, "per_second": n / t, "iters": n, "seconds": t, "api": api, "peer": "C"}
+
+
+def interleaved(measure, impls, size, rounds=40, batch=500, api="bytes"):
+    """The round trips of several impls in one process, in alternating
+    batches, so that the load of a shared machine falls on all of them
+    alike: {impl: median microseconds of a round trip over the batches}."""
+    import statistics
+
+    make = make_rtt if measure == "rtt" else make_udp
+    made = {impl: make(impl, size, api) for impl in impls}
+    times = {impl: [] for impl in impls}
+    cpu = {impl: [] for impl in impls}
+    try:
+        for step, _ in made.values():
+            for _ in range(200):
+                step()
+        clock = time.perf_counter
+        tclock = time.thread_time
+        for _ in range(rounds):
+            for impl, (step, _) in made.items():
+                c0 = tclock()
+                t0 = clock()
+                for _ in range(batch):
+                    step()
+                times[impl].append((clock() - t0) / batch * 1e6)
+                cpu[impl].append((tclock() - c0) / batch * 1e6)
+    finally:
+        for _, close in made.values():
+            close()
+    return (
+        {impl: statistics.median(v) for impl, v in times.items()},
+        {impl: statistics.median(v) for impl, v in cpu.items()},
+    )
 
 
 # ---------------------------------------------------------------- wait
@@ -557,7 +610,24 @@ def compare(runs, cpu):
     lines = []
     for label, measure, extra, impls, (kind, bound) in COMPARISONS:
         med = {}
-        for impl in impls:
+        if measure in ("rtt", "udp"):
+            # one process, the impls in alternating batches (see interleaved)
+            size = int(extra[extra.index("--size") + 1])
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
+            walls = {impl: [] for impl in impls}
+            cpus = {impl: [] for impl in impls}
+            for _ in range(runs):
+                wall, cput = interleaved(measure, impls, size)
+                for impl in impls:
+                    walls[impl].append(wall[impl])
+                    cpus[impl].append(cput[impl])
+            med = {impl: statistics.median(v) for impl, v in walls.items()}
+            cpu_med = {impl: statistics.median(v) for impl, v in cpus.items()}
+            extra_note = "; client CPU per round trip " + ", ".join(f"{i} {cpu_med[i]:.3f} us" for i in impls)
+        else:
+            extra_note = ""
+        for impl in impls if not med else ():
             values = []
             for _ in range(runs):
                 cmd = [sys.executable, os.path.abspath(__file__), measure, "--impl", impl] + extra
@@ -578,6 +648,7 @@ def compare(runs, cpu):
         if len(impls) > 2:
             row += f", {impls[2]} {med[impls[2]]:.3f} {unit}"
         row += f"; ratio {ratio:.3f} (goal {'<=' if kind == 'time' else '>='} {bound}) {'ok' if ok else 'MISSED'}"
+        row += extra_note
         lines.append(row)
         print(row, file=sys.stderr, flush=True)
         results[label] = {"medians": med, "ratio": ratio, "goal": bound, "kind": kind, "met": ok}

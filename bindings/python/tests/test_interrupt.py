@@ -310,3 +310,13 @@ def test_close_wakes_a_write_blocked_on_another_thread(pair):
     assert time.monotonic() - t0 < 2
     assert isinstance(box.get("e"), (usocket.InvalidHandleError, ValueError))
     assert c.closed
+
+
+def test_sigint_during_local_datagram_receive(sigint_default, tmp_path):
+    with usocket.socket_connect(None, protocol="datagram", local_host=tmp_path / "i.dgram") as d:
+        check_interrupted(d.receive)
+
+
+def test_sigint_during_local_accept(sigint_default, tmp_path):
+    with usocket.socket_listen(tmp_path / "i.sock") as ls:
+        check_interrupted(ls.accept)

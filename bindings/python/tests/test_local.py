@@ -130,8 +130,13 @@ def test_bad_paths(tmp_path):
         usocket.socket_listen(tmp_path / ("x" * (C.USOCKET_LOCAL_PATH_MAX + 1)))
     with pytest.raises(usocket.InvalidArgumentError):
         usocket.socket_connect(pathlib.PurePosixPath("/tmp/nul\0here"))
+
+    class Empty(os.PathLike):
+        def __fspath__(self):
+            return ""
+
     with pytest.raises(usocket.InvalidArgumentError):
-        usocket.socket_listen(pathlib.PurePosixPath(""))
+        usocket.socket_listen(Empty())
 
     class NotUtf8(os.PathLike):
         def __fspath__(self):

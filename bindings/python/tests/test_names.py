@@ -265,3 +265,34 @@ def test_library_search_order(tmp_path):
     if got != str(copies["system"]):
         pytest.skip(f"a system-wide libusocket came first: {got}")
     assert got == str(copies["system"])
+
+
+@pytest.mark.skipif(not _unshare_available(), reason="needs unshare, ip and root")
+def test_get_host_by_name_prefers_the_first_ipv4_address(tmp_path):
+    """usocket 0.8.9's rule (the core's usocket_host_by_name): the first IPv4
+    address, else the first IPv6, whatever order the resolver gives; with
+    /etc/hosts only, in a private network namespace."""
+    nss = tmp_path / "nsswitch.conf"
+    nss.write_text("hosts: files\n")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("::1 dual.test six.test\n127.0.0.1 dual.test\n127.0.0.1 localhost\n")
+    script = tmp_path / "rule.py"
+    script.write_text(
+        "import json, usocket\n"
+        "print(json.dumps({n: [usocket.get_host_by_name(n), sorted(usocket.get_hosts_by_name(n))]"
+        " for n in ('dual.test', 'six.test')}))\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(PACKAGE_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [
+        "unshare", "-n", "-m", "sh", "-c",
+        f"mount --bind {nss} /etc/nsswitch.conf && mount --bind {hosts} /etc/hosts && ip link set lo up"
+        f" && exec {sys.executable} {script}",
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    if r.returncode != 0 and ("Operation not permitted" in r.stderr or "unshare failed" in r.stderr):
+        pytest.skip(f"cannot unshare here: {r.stderr.strip()}")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["dual.test"] == ["127.0.0.1", ["127.0.0.1", "::1"]]
+    assert out["six.test"] == ["::1", ["::1"]]

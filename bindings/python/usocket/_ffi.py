@@ -147,6 +147,7 @@ DECLARATIONS: Dict[str, Tuple[Any, List[Any]]] = {
     # creating and closing
     "usocket_connect_options_init": (None, [POINTER(ConnectOptions)]),
     "usocket_connect": (c_int32, [c_char_p, c_uint16, POINTER(ConnectOptions), _PH]),
+    "usocket_connect_for": (c_int32, [c_char_p, c_uint16, POINTER(ConnectOptions), c_int64, _PH]),
     "usocket_listen_options_init": (None, [POINTER(ListenOptions)]),
     "usocket_listen": (c_int32, [c_char_p, c_uint16, POINTER(ListenOptions), _PH]),
     "usocket_accept": (c_int32, [_H, _PH]),

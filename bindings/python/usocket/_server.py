@@ -35,7 +35,6 @@ from ._constants import (
 )
 from ._ffi import Address, ServerOptions, TcpHandler, UdpHandler, lib
 from ._socket import (
-    _MAIN_IDENT,
     MAX_DATAGRAM_PACKET_SIZE,
     SLICE_MS,
     STREAM,
@@ -223,7 +222,7 @@ class Server:
         pclient = byref(client)
         peer = Address()
         ppeer = byref(peer)
-        main = threading.get_ident() == _MAIN_IDENT
+        main = threading.current_thread() is threading.main_thread()
         # On the main thread one wait lasts a slice, so that Ctrl-C is seen;
         # elsewhere until a client comes or the server is stopped.
         step = SLICE_MS if main else -1
@@ -279,7 +278,7 @@ class Server:
         peer = Address()
         ppeer = byref(peer)
         wait = self.timeout_ms
-        if threading.get_ident() == _MAIN_IDENT:
+        if threading.current_thread() is threading.main_thread():
             step = SLICE_MS if wait < 0 or wait > SLICE_MS else wait
         else:
             step = wait

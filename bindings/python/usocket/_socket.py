@@ -70,20 +70,17 @@ _KIND_DATAGRAM = USOCKET_KIND_DATAGRAM
 _OPT_RECEIVE_TIMEOUT = USOCKET_OPT_RECEIVE_TIMEOUT
 _OPT_SEND_TIMEOUT = USOCKET_OPT_SEND_TIMEOUT
 
-#: Longest a blocking call on the main thread stays inside the core before
+#: Longest a blocking call stays inside the core before
 #: Python gets a chance to run signal handlers (Ctrl-C), in milliseconds:
 #: the header's ``USOCKET_INTERRUPT_SLICE_MS``.
 SLICE_MS = USOCKET_INTERRUPT_SLICE_MS
 
 _INT31 = (1 << 31) - 1
 
-_raw_read = _ffi.raw["usocket_read"]
 _raw_read_for = _ffi.raw["usocket_read_for"]
 _raw_write_some = _ffi.raw["usocket_write_some"]
 _raw_send = _ffi.raw["usocket_send"]
-_raw_receive = _ffi.raw["usocket_receive"]
 _raw_receive_for = _ffi.raw["usocket_receive_for"]
-_raw_accept = _ffi.raw["usocket_accept"]
 _raw_accept_for = _ffi.raw["usocket_accept_for"]
 _raw_send_local = _ffi.raw["usocket_send_local"]
 _raw_receive_local = _ffi.raw["usocket_receive_local"]
@@ -308,7 +305,9 @@ class _Core:
     The handle is closed by ``close()``, or when the last holder goes.
     """
 
-    __slots__ = ("handle", "h", "closed", "fd", "rcv_ms", "snd_ms", "lock", "owner", "__weakref__")
+    __slots__ = (
+        "handle", "h", "closed", "fd", "rcv_ms", "rstep", "snd_ms", "untimed_writes", "lock", "owner", "__weakref__",
+    )
 
     _core_close = staticmethod(lib.usocket_close)
 
@@ -323,6 +322,11 @@ class _Core:
         # the socket's own timeouts.
         self.rcv_ms: Optional[int] = None
         self.snd_ms: Optional[int] = None
+        # The first slice of a receive-like call: min(rcv_ms, SLICE_MS), or
+        # SLICE_MS without a receive timeout; None until rcv_ms is known.
+        self.rstep: Optional[int] = None
+        # True once snd_ms is known to be 0 (no send timeout): writes' fast path.
+        self.untimed_writes = False
         self.lock = threading.Lock()
         self.owner = "socket"
 
@@ -378,30 +382,40 @@ class _Core:
         return v.value
 
     def load_rcv(self) -> int:
-        ms = self.rcv_ms = self.get_ms(_OPT_RECEIVE_TIMEOUT)
+        return self.set_rcv(self.get_ms(_OPT_RECEIVE_TIMEOUT))
+
+    def set_rcv(self, ms: int) -> int:
+        self.rcv_ms = ms
+        self.rstep = ms if 0 < ms < SLICE_MS else SLICE_MS
         return ms
 
     def load_snd(self) -> int:
-        ms = self.snd_ms = self.get_ms(_OPT_SEND_TIMEOUT)
+        return self.set_snd(self.get_ms(_OPT_SEND_TIMEOUT))
+
+    def set_snd(self, ms: int) -> int:
+        self.snd_ms = ms
+        self.untimed_writes = ms <= 0
         return ms
 
-    # -- Ctrl-C: slicing blocking calls on the main thread
+    # -- Ctrl-C: slicing blocking calls
     #
     # Python runs signal handlers only on the main thread, between bytecodes,
-    # and the core retries EINTR. So on the main thread a blocking call goes
-    # to the core's bounded calls (usocket_read_for, _accept_for,
-    # _receive_for, _receive_local, _write_some) for at most SLICE_MS at a
-    # time, and the binding counts the user's timeout from the start of the
-    # call. The first slice is the whole call when data is there: one core
-    # call. The socket's own SO_RCVTIMEO/SO_SNDTIMEO are never touched.
-    # Other threads make one call that the core bounds by those timeouts.
+    # and the core retries EINTR. So a blocking call goes to the core's
+    # bounded calls (usocket_read_for, _accept_for, _receive_for,
+    # _receive_local, _write_some) for at most SLICE_MS at a time, and the
+    # binding counts the user's timeout from the start of the call. Every
+    # thread does the same (a thread other than the main one merely wakes
+    # every SLICE_MS while it waits), so the fast path needs no thread test:
+    # when data is there the first slice does the whole call, one core call.
+    # The socket's own SO_RCVTIMEO/SO_SNDTIMEO are never touched.
 
     def first_step(self) -> int:
-        """The first slice of a receive-like call on the main thread (ms)."""
-        user = self.rcv_ms
-        if user is None:
-            user = self.load_rcv()
-        return SLICE_MS if user <= 0 or user > SLICE_MS else user
+        """The first slice of a receive-like call (ms)."""
+        step = self.rstep
+        if step is None:
+            self.load_rcv()
+            step = self.rstep
+        return step  # type: ignore[return-value]
 
     def sliced(self, rc: int, first: int, call: Any) -> int:
         """After a first slice of ``first`` ms that timed out (so the call
@@ -635,9 +649,9 @@ class Usocket:
         if rc:
             raise self._error(rc)
         if code == _OPT_RECEIVE_TIMEOUT:
-            c.rcv_ms = v
+            c.set_rcv(v)
         elif code == _OPT_SEND_TIMEOUT:
-            c.snd_ms = v
+            c.set_snd(v)
 
     # -- misc
 
@@ -660,8 +674,8 @@ def _hostport(host: str, port: int) -> str:
 class SocketIO(io.RawIOBase):
     """The raw binary stream of a :class:`StreamSocket`.
 
-    ``readinto`` hands the caller's buffer to ``usocket_read`` (no copy);
-    ``write`` hands the caller's bytes to ``usocket_write``, which writes them
+    ``readinto`` hands the caller's buffer to ``usocket_read_for`` (no copy);
+    ``write`` hands the caller's bytes to ``usocket_write_some`` until it has written them
     all. Closing it closes the socket.
     """
 
@@ -671,7 +685,7 @@ class SocketIO(io.RawIOBase):
         self._h = sock._h
         self._rpool = [pointer(c_size_t())]
         self._wpool = [pointer(c_size_t())]
-        # The thread inside a core write call, if any (see StreamSocket.close).
+        # 1 while a thread is inside a core write call (see StreamSocket.close).
         self._writer = 0
 
     @property
@@ -702,18 +716,12 @@ class SocketIO(io.RawIOBase):
             n = _RAW_MAX
         pool = self._rpool
         out = pool.pop() if pool else pointer(c_size_t())
-        if _get_ident() == _MAIN_IDENT:
-            user = self._sock.rcv_ms
-            if user is None:
-                user = self._sock.load_rcv()
-            step = user if 0 < user < SLICE_MS else SLICE_MS
-            rc = _raw_read_for(self._h, p, n, step, out)
-            if rc:
-                self._again(rc, p, n, out, step)
-        else:
-            rc = _raw_read(self._h, p, n, out)
-            if rc:
-                raise self._sock.error(rc)
+        step = self._sock.rstep
+        if step is None:
+            step = self._sock.first_step()
+        rc = _raw_read_for(self._h, p, n, step, out)
+        if rc:
+            self._again(rc, p, n, out, step)
         k = out[0]
         pool.append(out)
         return k
@@ -741,6 +749,27 @@ class SocketIO(io.RawIOBase):
 
     def read(self, size: Optional[int] = -1) -> bytes:  # type: ignore[override]
         """Read at most ``size`` bytes (at least one; b"" at end of file); -1: to end of file."""
+        if type(size) is int and 0 < size <= _MIN_BUFFER:
+            # the fast path: a pooled buffer (every pooled one holds _MIN_BUFFER)
+            bufs = _buffers
+            buf = bufs.pop() if bufs else (c_char * _MIN_BUFFER)()
+            pool = self._rpool
+            out = pool.pop() if pool else pointer(c_size_t())
+            step = self._sock.rstep
+            if step is None:
+                step = self._sock.first_step()
+            rc = _raw_read_for(self._h, buf, size, step, out)
+            if rc:
+                try:
+                    self._again(rc, buf, size, out, step)
+                except BaseException:
+                    bufs.append(buf)
+                    raise
+            data: bytes = buf[: out[0]]  # type: ignore[assignment]
+            if len(bufs) < _POOL_MAX:
+                bufs.append(buf)
+            pool.append(out)
+            return data
         if size is None or size < 0:
             return self.readall()
         if size == 0:
@@ -752,20 +781,14 @@ class SocketIO(io.RawIOBase):
             buf = (c_char * (n if n > _MIN_BUFFER else _MIN_BUFFER))()
         pool = self._rpool
         out = pool.pop() if pool else pointer(c_size_t())
+        step = self._sock.rstep
+        if step is None:
+            step = self._sock.first_step()
         try:
-            if _get_ident() == _MAIN_IDENT:
-                user = self._sock.rcv_ms
-                if user is None:
-                    user = self._sock.load_rcv()
-                step = user if 0 < user < SLICE_MS else SLICE_MS
-                rc = _raw_read_for(self._h, buf, n, step, out)
-                if rc:
-                    self._again(rc, buf, n, out, step)
-            else:
-                rc = _raw_read(self._h, buf, n, out)
-                if rc:
-                    raise self._sock.error(rc)
-            data: bytes = buf[: out[0]]  # type: ignore[assignment]
+            rc = _raw_read_for(self._h, buf, n, step, out)
+            if rc:
+                self._again(rc, buf, n, out, step)
+            data = buf[: out[0]]
         finally:
             if len(bufs) < _POOL_MAX and len(buf) <= _POOL_KEEP:
                 bufs.append(buf)
@@ -784,12 +807,27 @@ class SocketIO(io.RawIOBase):
     def write(self, b: Any) -> int:  # type: ignore[override]
         """Write all of ``b`` and return its length, or raise.
 
-        Through ``usocket_write_some``: on the main thread in slices of at
-        most SLICE_MS (Ctrl-C is handled between them), elsewhere in calls
-        bounded by what is left of the send timeout. A send timeout raises
-        :class:`TimeoutError` on every thread, even after part of ``b`` went
-        out; its ``.written`` says how much did.
+        Through ``usocket_write_some``, in slices of at most SLICE_MS (on the
+        main thread Ctrl-C is handled between them), bounded by what is left
+        of the send timeout. A send timeout raises :class:`TimeoutError` on
+        every thread, even after part of ``b`` went out; its ``.written``
+        says how much did.
         """
+        if type(b) is bytes and self._sock.untimed_writes:
+            # the fast path: bytes, no send timeout; one core call when it fits
+            n = len(b)
+            if n <= _RAW_MAX:
+                pool = self._wpool
+                out = pool.pop() if pool else pointer(c_size_t())
+                self._writer = 1
+                rc = _raw_write_some(self._h, b, n, SLICE_MS, out)
+                self._writer = 0
+                if not rc and out[0] == n:
+                    pool.append(out)
+                    return n
+                done = 0 if rc else out[0]
+                pool.append(out)
+                return self._write_rest(b, b, n, done, rc, 0, 0.0)
         if type(b) is bytes:
             p: Any = b
             n = len(b)
@@ -809,16 +847,16 @@ class SocketIO(io.RawIOBase):
         user = c.snd_ms
         if user is None:
             user = c.load_snd()
-        ident = _get_ident()
-        if ident == _MAIN_IDENT:
-            step = SLICE_MS if user <= 0 or user > SLICE_MS else user
+        if user:
+            start = _monotonic()
+            step = user if user < SLICE_MS else SLICE_MS
         else:
-            step = user if user > 0 else -1
-        start = _monotonic() if user > 0 else 0.0
+            start = 0.0
+            step = SLICE_MS
         pool = self._wpool
         out = pool.pop() if pool else pointer(c_size_t())
         if n <= _RAW_MAX:
-            self._writer = ident
+            self._writer = 1
             rc = _raw_write_some(self._h, p, n, step, out)
             self._writer = 0
             if not rc and out[0] == n:
@@ -833,11 +871,10 @@ class SocketIO(io.RawIOBase):
 
     def _write_rest(self, b: Any, p: Any, n: int, done: int, rc: int, user: int, start: float) -> int:
         """The rest of a write that did not go in one call, in calls of
-        usocket_write_some (SLICE_MS at most on the main thread), keeping the
+        usocket_write_some (SLICE_MS at most each), keeping the
         socket's send timeout (``user`` ms, from ``start``)."""
         c = self._sock
         h = self._h
-        main = _get_ident() == _MAIN_IDENT
         if rc == _ERR_TIMEOUT or done:
             # blocking from here on: read the send timeout again (C code may have set it)
             fresh = c.load_snd()
@@ -856,7 +893,7 @@ class SocketIO(io.RawIOBase):
                     e = c.error(rc)
                     e.written = done  # type: ignore[attr-defined]
                     raise e
-                # a slice without room on the main thread: Python looks at signals, then on
+                # a slice without room: Python looks at signals (main thread), then on
             elif done >= n:
                 return n
             if done != at:
@@ -870,14 +907,12 @@ class SocketIO(io.RawIOBase):
                         base = done
                 p = byref(_from_buffer(view[done - base :]))
             k = n - done if n - done <= _RAW_MAX else _RAW_MAX
+            step = SLICE_MS
             if user > 0:
                 left = user - (_monotonic() - start) * 1000.0
-                step = int(_ceil(left)) if left > 0 else 0
-                if main and step > SLICE_MS:
-                    step = SLICE_MS
-            else:
-                step = SLICE_MS if main else -1
-            self._writer = _get_ident()
+                if left < SLICE_MS:
+                    step = int(_ceil(left)) if left > 0 else 0
+            self._writer = 1
             rc = _raw_write_some(h, p, k, step, out)
             self._writer = 0
             if not rc:
@@ -963,8 +998,9 @@ class StreamSocket(Usocket):
         # it; what is still buffered is then lost, as that write's data is.
         s = self._stream
         raw = self._raw
+        # (the closing thread is not inside a write of its own: it is here)
         writer = raw._writer if raw is not None else 0
-        if writer and writer != _get_ident():
+        if writer:
             self._c.release()
             try:
                 if s is not None:
@@ -1025,17 +1061,16 @@ class StreamServerSocket(Usocket):
         out = c_uint64()
         p = byref(out)
         h = self._h
-        if _get_ident() == _MAIN_IDENT:
+        first = c.rstep
+        if first is None:
             first = c.first_step()
-            rc = _raw_accept_for(h, first, p, None)
-            if rc == _ERR_TIMEOUT:
+        rc = _raw_accept_for(h, first, p, None)
+        if rc == _ERR_TIMEOUT:
 
-                def _in_core(step: int) -> int:
-                    return _raw_accept_for(h, step, p, None)
+            def _in_core(step: int) -> int:
+                return _raw_accept_for(h, step, p, None)
 
-                rc = c.sliced(rc, first, _in_core)
-        else:
-            rc = _raw_accept(h, p)
+            rc = c.sliced(rc, first, _in_core)
         if rc:
             raise self._error(rc)
         return StreamSocket(out.value, et, self._local)
@@ -1066,6 +1101,8 @@ class DatagramSocket(Usocket):
         self._last_from: Tuple[bytes, str, int] = (b"", "", 0)
         # the last destination host, encoded: (host object, bytes)
         self._last_host: Tuple[Any, Optional[bytes]] = (None, None)
+        # out-parameters of the fast paths (popped: concurrent calls never share one)
+        self._outs: List[Any] = []
 
     def send(self, data: Any, host: Any = None, port: Any = None) -> int:
         """usocket's ``socket-send``: send one datagram; returns the bytes sent.
@@ -1074,6 +1111,18 @@ class DatagramSocket(Usocket):
         connected one. On a Unix-domain socket ``host`` is the destination's
         path (str or ``os.PathLike``) and ``port`` is ignored.
         """
+        if host is None and port is None and type(data) is bytes and not self._local:
+            # the fast path: bytes on a connected IP socket, one core call
+            n = len(data)
+            if n <= _RAW_MAX:
+                outs = self._outs
+                out = outs.pop() if outs else pointer(c_size_t())
+                rc = _raw_send(self._h, data, n, None, 0, out)
+                k = out[0]
+                outs.append(out)
+                if rc:
+                    raise self._error(rc)
+                return k  # type: ignore[no-any-return]
         if host is None:
             if port is not None and not self._local:
                 raise InvalidArgumentError("send: a port without a host", None, USOCKET_ERR_INVALID_ARGUMENT)
@@ -1144,14 +1193,13 @@ class DatagramSocket(Usocket):
         return host, port
 
     def _receive_again(self, rc: int, first: int, p: Any, n: int, pout: Any, pa: Any) -> None:
-        """After a first receive that failed: the next slices (main thread), or raise."""
-        if first:
-            h = self._h
+        """After a first receive that failed: the next slices, or raise."""
+        h = self._h
 
-            def _in_core(step: int) -> int:
-                return _raw_receive_for(h, p, n, step, pout, pa)
+        def _in_core(step: int) -> int:
+            return _raw_receive_for(h, p, n, step, pout, pa)
 
-            rc = self._c.sliced(rc, first, _in_core)
+        rc = self._c.sliced(rc, first, _in_core)
         if rc:
             raise self._error(rc)
 
@@ -1164,20 +1212,14 @@ class DatagramSocket(Usocket):
         frm = create_string_buffer(cap)
         flen = c_size_t()
         pflen = byref(flen)
-        user = c.rcv_ms
-        if user is None:
-            user = c.load_rcv()
-        if _get_ident() == _MAIN_IDENT:
-            first = SLICE_MS if user <= 0 or user > SLICE_MS else user
-            rc = _raw_receive_local(h, p, n, first, pgot, frm, cap, pflen)
-            if rc == _ERR_TIMEOUT:
+        first = c.first_step()
+        rc = _raw_receive_local(h, p, n, first, pgot, frm, cap, pflen)
+        if rc == _ERR_TIMEOUT:
 
-                def _in_core(step: int) -> int:
-                    return _raw_receive_local(h, p, n, step, pgot, frm, cap, pflen)
+            def _in_core(step: int) -> int:
+                return _raw_receive_local(h, p, n, step, pgot, frm, cap, pflen)
 
-                rc = c.sliced(rc, first, _in_core)
-        else:
-            rc = _raw_receive_local(h, p, n, user if user > 0 else -1, pgot, frm, cap, pflen)
+            rc = c.sliced(rc, first, _in_core)
         if rc:
             raise self._error(rc)
         k = flen.value if flen.value < cap else cap - 1
@@ -1191,6 +1233,29 @@ class DatagramSocket(Usocket):
         Unix-domain socket ``host`` is the sender's path ("" if unnamed) and
         ``port`` is ``None``.
         """
+        peer = self._peer_cache
+        if peer and type(size) is int and 0 < size <= _MIN_BUFFER:
+            # the fast path: a connected IP socket whose peer is known (every
+            # datagram's sender), a pooled buffer, one core call
+            bufs = _buffers
+            buf = bufs.pop() if bufs else (c_char * _MIN_BUFFER)()
+            outs = self._outs
+            out = outs.pop() if outs else pointer(c_size_t())
+            step = self._c.rstep
+            if step is None:
+                step = self._c.first_step()
+            rc = _raw_receive_for(self._h, buf, size, step, out, None)
+            if rc:
+                try:
+                    self._receive_again(rc, step, buf, size, out, None)
+                except BaseException:
+                    bufs.append(buf)
+                    raise
+            data: bytes = buf[: out[0]]  # type: ignore[assignment]
+            if len(bufs) < _POOL_MAX:
+                bufs.append(buf)
+            outs.append(out)
+            return data, peer[0], peer[1]
         if type(size) is not int or size < 1:
             size = _size_arg(size, "size", 1)
         if size > _RAW_MAX:
@@ -1213,20 +1278,15 @@ class DatagramSocket(Usocket):
             peer = self._peer()
         pa = item[1] if peer is False else None
         try:
-            if _get_ident() == _MAIN_IDENT:
-                user = self._c.rcv_ms
-                if user is None:
-                    user = self._c.load_rcv()
-                first = user if 0 < user < SLICE_MS else SLICE_MS
-                rc = _raw_receive_for(self._h, buf, size, first, item[3], pa)
-            else:
-                first = 0
-                rc = _raw_receive(self._h, buf, size, item[3], pa)
+            first = self._c.rstep
+            if first is None:
+                first = self._c.first_step()
+            rc = _raw_receive_for(self._h, buf, size, first, item[3], pa)
             if rc:
                 self._receive_again(rc, first, buf, size, item[3], pa)
             if peer is False:
                 peer = self._sender(item[0])
-            data: bytes = buf[: item[2].value]  # type: ignore[assignment]
+            data = buf[: item[2].value]
         finally:
             scratch.append(item)
             if len(pool) < _POOL_MAX and len(buf) <= _POOL_KEEP:
@@ -1259,15 +1319,10 @@ class DatagramSocket(Usocket):
             peer = self._peer()
         pa = item[1] if peer is False else None
         try:
-            if _get_ident() == _MAIN_IDENT:
-                user = self._c.rcv_ms
-                if user is None:
-                    user = self._c.load_rcv()
-                first = user if 0 < user < SLICE_MS else SLICE_MS
-                rc = _raw_receive_for(self._h, p, n, first, item[3], pa)
-            else:
-                first = 0
-                rc = _raw_receive(self._h, p, n, item[3], pa)
+            first = self._c.rstep
+            if first is None:
+                first = self._c.first_step()
+            rc = _raw_receive_for(self._h, p, n, first, item[3], pa)
             if rc:
                 self._receive_again(rc, first, p, n, item[3], pa)
             if peer is False:

@@ -27,6 +27,8 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 _READ = "read"
+#: A timeout of the core's waits: forever.
+_FOREVER = -1
 
 #: Most handles one WaitList.wait asks the core for; more ready sockets are
 #: reported by the next wait (epoll is level-triggered).
@@ -176,6 +178,8 @@ class WaitList:
         self._members: Dict[int, Usocket] = {}
         self._last_ready: List[Usocket] = []
         self._scratch: List[Tuple[Any, Any, Any, Any, Any]] = []
+        # the last wait's timeout and what it means: (timeout, ms, first step, final)
+        self._plan: Tuple[Any, int, int, bool] = (None, _FOREVER, SLICE_MS, False)
         for s in sockets:
             self.add(s)
 
@@ -255,6 +259,61 @@ class WaitList:
         ``WAIT_LIST_BATCH`` sockets are reported at once; the others stay
         ready for the next wait.
         """
+        plan = self._plan
+        if timeout is plan[0] or timeout == plan[0]:
+            _t, ms, step, final = plan
+        else:
+            ms, step, final = self._plan_for(timeout)
+        scratch = self._scratch
+        item = scratch.pop() if scratch else self._new_scratch()
+        arr, nready, pn, rem, prem = item
+        if not final and _get_ident() != _MAIN_IDENT:
+            step = ms
+            final = True
+        rc = _raw_list_wait(self._h, step, arr, WAIT_LIST_BATCH, pn, prem)
+        n = nready.value
+        if rc or not n:
+            n, left = self._wait_more(rc, ms, step, final, item)
+        elif ms >= 0:
+            r = rem.value
+            left = ms - (step - r if r > 0 else step)
+        else:
+            left = -1
+        members = self._members
+        last = self._last_ready
+        if n == 1:
+            s1 = members.get(arr[0])
+            if s1 is None:
+                ready: List[Usocket] = []
+            elif len(last) == 1 and last[0] is s1:
+                # the same socket ready again: its state is "read" already
+                scratch.append(item)
+                if ms < 0:
+                    return [s1], None
+                return [s1], (left / 1000.0 if left > 0 else 0.0)
+            else:
+                ready = [s1]
+        elif n:
+            ready = [members[x] for x in arr[:n] if x in members]
+        else:
+            ready = []
+        scratch.append(item)
+        if last:
+            for s in last:
+                s.state = None
+        for s in ready:
+            s.state = _READ
+        self._last_ready = ready
+        if ms < 0:
+            return ready, None
+        return ready, (left / 1000.0 if left > 0 else 0.0)
+
+    def _plan_for(self, timeout: Any) -> Tuple[int, int, bool]:
+        """(ms, first step, final) of a wait with this timeout, kept for the next wait.
+
+        On the main thread a wait longer than a slice goes in slices so that
+        Ctrl-C is handled; the core's remaining time tells how long each
+        slice took. (Other threads wait the whole time in one call.)"""
         if timeout is None:
             ms = -1
         else:
@@ -265,52 +324,32 @@ class WaitList:
                     ms += 1
             else:
                 ms = seconds_to_ms(timeout, "timeout")
-        scratch = self._scratch
-        item = scratch.pop() if scratch else self._new_scratch()
-        arr, nready, pn, rem, prem = item
-        # On the main thread, wait in slices so that Ctrl-C is handled; the
-        # core's remaining time tells how long each slice took.
-        if (ms < 0 or ms > SLICE_MS) and _get_ident() == _MAIN_IDENT:
-            step = SLICE_MS
-            final = False
+        if ms < 0 or ms > SLICE_MS:
+            plan = (timeout, ms, SLICE_MS, False)
         else:
-            step = ms
-            final = True
-        left = ms
+            plan = (timeout, ms, ms, True)
+        self._plan = plan
+        return plan[1], plan[2], plan[3]
+
+    def _wait_more(self, rc: int, ms: int, step: int, final: bool, item: Any) -> Tuple[int, int]:
+        """After a first slice that failed or found nothing: the next slices; (n, ms left)."""
+        arr, nready, pn, rem, prem = item
         h = self._h
+        left = ms
         while True:
-            rc = _raw_list_wait(h, step, arr, WAIT_LIST_BATCH, pn, prem)
             if rc:
-                scratch.append(item)
+                self._scratch.append(item)
                 raise self._wait_error(rc)
             n = nready.value
             if ms >= 0:
                 r = rem.value
                 left -= step - r if r > 0 else step
             if n or final:
-                break
+                return n, left
             if ms >= 0 and left <= SLICE_MS:
                 step = left if left > 0 else 0
                 final = True
-        if n == 1:
-            s1 = self._members.get(arr[0])
-            ready = [s1] if s1 is not None else []
-        elif n:
-            members = self._members
-            ready = [members[x] for x in arr[:n] if x in members]
-        else:
-            ready = []
-        scratch.append(item)
-        last = self._last_ready
-        if last:
-            for s in last:
-                s.state = None
-        for s in ready:
-            s.state = _READ
-        self._last_ready = ready
-        if ms < 0:
-            return ready, None
-        return ready, (left / 1000.0 if left > 0 else 0.0)
+            rc = _raw_list_wait(h, step, arr, WAIT_LIST_BATCH, pn, prem)
 
     def _wait_error(self, rc: int) -> Exception:
         e = last_error(rc)
