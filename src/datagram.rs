@@ -146,7 +146,7 @@ pub fn receive_waiting(s: &Socket, buf: &mut [u8], want_from: bool, wait: Wait) 
     let mut len: libc::socklen_t = 0;
     let ptr = buf.as_mut_ptr();
     let cap = buf.len();
-    let n = s.receiving("receive", wait, usize::MAX, |flags| {
+    let n = s.receiving("receive", wait, |flags| {
         if want_from {
             len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             // SAFETY: `ptr`/`cap` describe the caller's buffer; `storage` has room for any address and `len` says so.

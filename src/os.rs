@@ -24,6 +24,15 @@ impl Deadline {
         Deadline(start.checked_add(Duration::from_millis(timeout_ms.max(0) as u64)))
     }
 
+    /// This deadline, or never when `timeout_ms` < 0.
+    pub fn or_never(self, timeout_ms: i64) -> Deadline {
+        if timeout_ms < 0 {
+            Deadline(None)
+        } else {
+            self
+        }
+    }
+
     pub fn never() -> Deadline {
         Deadline(None)
     }

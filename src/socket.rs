@@ -98,6 +98,10 @@ impl Drop for Socket {
     }
 }
 
+/// A `poll` that took this long slept: one that returns at once takes well
+/// under it, a wake-up from sleep (a context switch) more.
+const SLEPT: std::time::Duration = std::time::Duration::from_micros(3);
+
 /// How many closed socket objects a thread keeps for reuse: enough for a
 /// burst of connections accepted before any is closed (a few hundred KiB at
 /// most, and only on a thread that closed that many).
@@ -306,7 +310,8 @@ impl Socket {
     /// `blocking_for`, trying the call before waiting only when `try_first`
     /// (else it waits in `poll` first: a reply that is not there yet then
     /// costs poll and the call, not the call, poll and the call again).
-    /// Also says whether it had to wait.
+    /// Also says whether the data had to be waited for: the first try found
+    /// none, or the poll slept (it took longer than an immediate return).
     fn bounded<F>(&self, what: &str, events: libc::c_short, timeout_ms: i64, try_first: bool, mut op: F) -> Result<(isize, bool)>
     where
         F: FnMut(libc::c_int) -> isize,
@@ -320,17 +325,19 @@ impl Socket {
             if e != libc::EINTR && e != libc::EAGAIN && e != libc::EWOULDBLOCK {
                 return Err(self.fail(e, what));
             }
+            return self.retry_interrupted(what, events, Deadline::after_ms(timeout_ms), op).map(|n| (n, true));
         }
-        self.retry_interrupted(what, events, Deadline::after_ms(timeout_ms), op).map(|n| (n, true))
+        let started = Instant::now();
+        let n = self.retry_interrupted(what, events, Deadline::at(started, timeout_ms).or_never(timeout_ms), op)?;
+        Ok((n, started.elapsed() >= SLEPT))
     }
 
     /// A receive-like call waiting as `wait` says. A bounded one tries the
     /// call first only while data has been waiting: after it had to wait
-    /// (request and reply), it waits first, until a receive fills all of
-    /// `full_at` bytes (a stream with more to read; datagrams pass
-    /// usize::MAX).
+    /// (request and reply), it waits first, until data is found waiting
+    /// again (bulk transfers).
     #[inline]
-    pub(crate) fn receiving<F>(&self, what: &str, wait: Wait, full_at: usize, op: F) -> Result<isize>
+    pub(crate) fn receiving<F>(&self, what: &str, wait: Wait, op: F) -> Result<isize>
     where
         F: FnMut(libc::c_int) -> isize,
     {
@@ -339,9 +346,8 @@ impl Socket {
             Wait::For(ms) => {
                 let waiting = self.data_waiting.load(Ordering::Relaxed);
                 let (n, waited) = self.bounded(what, libc::POLLIN, ms, waiting, op)?;
-                let now_waiting = !waited || n as usize >= full_at;
-                if now_waiting != waiting {
-                    self.data_waiting.store(now_waiting, Ordering::Relaxed);
+                if waited == waiting {
+                    self.data_waiting.store(!waited, Ordering::Relaxed);
                 }
                 Ok(n)
             }

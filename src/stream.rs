@@ -194,7 +194,7 @@ pub fn read_waiting(s: &Socket, buf: &mut [u8], wait: Wait) -> Result<usize> {
     let ptr = buf.as_mut_ptr();
     let len = buf.len();
     // SAFETY: `ptr` and `len` describe `buf`, which outlives the call.
-    let n = s.receiving("read", wait, len, |flags| unsafe { libc::recv(fd, ptr as *mut libc::c_void, len, flags) })?;
+    let n = s.receiving("read", wait, |flags| unsafe { libc::recv(fd, ptr as *mut libc::c_void, len, flags) })?;
     if n == 0 && s.is_closed() {
         return Err(Error::closed_during_call());
     }
