@@ -93,30 +93,37 @@ pub fn send(s: &Socket, buf: &[u8], host: Option<&str>, port: u16) -> Result<usi
             buf.len()
         )));
     }
-    let fd = s.fd();
-    let n = match host {
+    match host {
         None => {
             if !s.connected {
                 return Err(Error::invalid_argument("send on an unconnected datagram socket needs a host and port"));
             }
-            // SAFETY: `buf` is valid for its length for the call.
-            s.blocking_out("send", |flags| unsafe {
-                libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), flags | libc::MSG_NOSIGNAL)
-            })?
+            send_connected(s, buf)
         }
-        Some(host) => return send_to_sockaddr(s, buf, &destination(s, host, port)?),
-    };
+        Some(host) => send_to_sockaddr(s, buf, &destination(s, host, port)?, "send"),
+    }
+}
+
+/// Sends one datagram to the connected peer (UDP or Unix-domain).
+pub(crate) fn send_connected(s: &Socket, buf: &[u8]) -> Result<usize> {
+    let fd = s.fd();
+    // SAFETY: `buf` is valid for its length for the call.
+    let n = s.blocking_out("send", |flags| unsafe {
+        libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), flags | libc::MSG_NOSIGNAL)
+    })?;
     Ok(n as usize)
 }
 
 /// Sends one datagram to `to` (a server's reply to a sender it received from).
 pub fn send_to(s: &Socket, buf: &[u8], to: &SocketAddr) -> Result<usize> {
-    send_to_sockaddr(s, buf, &SockAddr::from(*to))
+    send_to_sockaddr(s, buf, &SockAddr::from(*to), "send")
 }
 
-fn send_to_sockaddr(s: &Socket, buf: &[u8], to: &SockAddr) -> Result<usize> {
+/// Sends one datagram to `to` (an IP or a Unix-domain address); `what`
+/// names the call in errors.
+pub(crate) fn send_to_sockaddr(s: &Socket, buf: &[u8], to: &SockAddr, what: &str) -> Result<usize> {
     let fd = s.fd();
-    let n = s.blocking_out("send", |flags| {
+    let n = s.blocking_out(what, |flags| {
         // SAFETY: `buf` and `to` are valid for the call's duration.
         unsafe {
             libc::sendto(
@@ -140,6 +147,13 @@ pub fn receive(s: &Socket, buf: &mut [u8], want_from: bool) -> Result<(usize, Op
 
 /// `receive`, waiting as `wait` says.
 pub fn receive_waiting(s: &Socket, buf: &mut [u8], want_from: bool, wait: Wait) -> Result<(usize, Option<SocketAddr>)> {
+    let (n, from) = receive_raw(s, buf, want_from, wait)?;
+    Ok((n, from.and_then(|a| a.as_socket())))
+}
+
+/// Receives one datagram (UDP or Unix-domain), waiting as `wait` says, with
+/// the sender's address as the kernel wrote it when `want_from`.
+pub(crate) fn receive_raw(s: &Socket, buf: &mut [u8], want_from: bool, wait: Wait) -> Result<(usize, Option<SockAddr>)> {
     s.expect_kind(Kind::Datagram, "receive")?;
     let fd = s.fd();
     let mut storage = std::mem::MaybeUninit::<libc::sockaddr_storage>::zeroed();
@@ -170,7 +184,8 @@ pub fn receive_waiting(s: &Socket, buf: &mut [u8], want_from: bool, wait: Wait) 
     if s.is_closed() {
         return Err(Error::closed_during_call());
     }
-    // SAFETY: the kernel wrote `len` bytes of address into `storage`.
-    let from = if len > 0 { unsafe { SockAddr::new(storage, len) }.as_socket() } else { None };
+    // SAFETY: the kernel wrote `len` bytes of address into `storage` (none
+    // when `len` is 0).
+    let from = if want_from { Some(unsafe { SockAddr::new(storage, len) }) } else { None };
     Ok((n as usize, from))
 }

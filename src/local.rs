@@ -29,8 +29,9 @@ use std::time::Duration;
 use socket2::{Domain, SockAddr, Type};
 
 use crate::error::{errno, Error, Result, USOCKET_ERR_ADDRESS_IN_USE};
-use crate::os::{poll_one, Deadline};
-use crate::socket::{set_receive_timeout, ConnectOptions, Kind, Socket};
+use crate::os::Deadline;
+use crate::datagram;
+use crate::socket::{set_receive_timeout, ConnectOptions, Kind, Socket, Wait};
 use crate::stream::ListenOptions;
 
 /// The size of `sun_path` on Linux.
@@ -443,37 +444,18 @@ fn expect_local_datagram(s: &Socket, call: &str) -> Result<()> {
 /// peer. Blocks (up to the send timeout) while the receiver's queue is full.
 pub fn send(s: &Socket, buf: &[u8], path: Option<&str>) -> Result<usize> {
     expect_local_datagram(s, "usocket_send_local")?;
-    let fd = s.fd();
-    let n = match path {
+    match path {
         None => {
             if !s.connected {
                 return Err(Error::invalid_argument("usocket_send_local on an unconnected socket needs a path"));
             }
-            s.blocking_out("send", |flags| {
-                // SAFETY: buf is valid for reading buf.len() bytes.
-                unsafe { libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), flags | libc::MSG_NOSIGNAL) }
-            })?
+            datagram::send_connected(s, buf)
         }
         Some(path) => {
             let to = LocalAddr::parse(path)?;
-            let what = format!("sending to {path:?}");
-            s.blocking_out(&what, |flags| {
-                // SAFETY: buf is valid for reading buf.len() bytes, and `to`
-                // holds a socket address of to.len() bytes.
-                unsafe {
-                    libc::sendto(
-                        fd,
-                        buf.as_ptr() as *const libc::c_void,
-                        buf.len(),
-                        flags | libc::MSG_NOSIGNAL,
-                        to.addr.as_ptr(),
-                        to.addr.len(),
-                    )
-                }
-            })?
+            datagram::send_to_sockaddr(s, buf, &to.addr, &format!("sending to {path:?}"))
         }
-    };
-    Ok(n as usize)
+    }
 }
 
 /// Receives one datagram into `buf` (a longer one is cut to it, as recvfrom
@@ -482,42 +464,13 @@ pub fn send(s: &Socket, buf: &[u8], path: Option<&str>) -> Result<usize> {
 /// count and, when `want_from`, the sender's path ("" when unnamed).
 pub fn receive(s: &Socket, buf: &mut [u8], timeout_ms: i64, want_from: bool) -> Result<(usize, Option<Vec<u8>>)> {
     expect_local_datagram(s, "usocket_receive_local")?;
-    let fd = s.fd();
-    let deadline = Deadline::after_ms(timeout_ms);
-    // SAFETY: all zeroes is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    loop {
-        if s.is_closed() {
-            return Err(Error::closed_during_call());
-        }
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        let (sa, lenp) = if want_from {
-            (&mut storage as *mut libc::sockaddr_storage as *mut libc::sockaddr, &mut len as *mut libc::socklen_t)
-        } else {
-            (std::ptr::null_mut(), std::ptr::null_mut())
-        };
-        // SAFETY: buf is valid for writing buf.len() bytes; sa/lenp are
-        // either both NULL or point to storage of len bytes.
-        let n = unsafe { libc::recvfrom(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), libc::MSG_DONTWAIT, sa, lenp) };
-        if n >= 0 {
-            // A close shuts the socket down, which ends a receive with 0.
-            if s.is_closed() {
-                return Err(Error::closed_during_call());
-            }
-            let from = if want_from { Some(address_text(&storage, len)) } else { None };
-            return Ok((n as usize, from));
-        }
-        let e = errno();
-        match e {
-            libc::EINTR => continue,
-            libc::EAGAIN => {
-                if poll_one(fd, libc::POLLIN, deadline)? == 0 {
-                    return Err(Error::timeout("usocket_receive_local"));
-                }
-            }
-            _ => return Err(s.fail(e, "usocket_receive_local")),
-        }
-    }
+    let (n, from) = datagram::receive_raw(s, buf, want_from, Wait::For(timeout_ms))?;
+    let from = from.map(|a| {
+        // SAFETY: a SockAddr holds its address in a whole sockaddr_storage.
+        let storage = unsafe { &*(a.as_ptr() as *const libc::sockaddr_storage) };
+        address_text(storage, a.len())
+    });
+    Ok((n, from))
 }
 
 #[cfg(test)]
