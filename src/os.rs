@@ -24,12 +24,12 @@ impl Deadline {
         Deadline(start.checked_add(Duration::from_millis(timeout_ms.max(0) as u64)))
     }
 
-    /// This deadline, or never when `timeout_ms` < 0.
-    pub fn or_never(self, timeout_ms: i64) -> Deadline {
+    /// `timeout_ms` after `start`; `< 0` never expires.
+    pub fn since(start: Instant, timeout_ms: i64) -> Deadline {
         if timeout_ms < 0 {
             Deadline(None)
         } else {
-            self
+            Deadline::at(start, timeout_ms)
         }
     }
 

@@ -328,7 +328,7 @@ impl Socket {
             return self.retry_interrupted(what, events, Deadline::after_ms(timeout_ms), op).map(|n| (n, true));
         }
         let started = Instant::now();
-        let n = self.retry_interrupted(what, events, Deadline::at(started, timeout_ms).or_never(timeout_ms), op)?;
+        let n = self.retry_interrupted(what, events, Deadline::since(started, timeout_ms), op)?;
         Ok((n, started.elapsed() >= SLEPT))
     }
 
