@@ -19,14 +19,25 @@
                 :components ((:file "package")
                              (:file "library")
                              (:file "constants")
+                             (:module "impl"
+                              :serial t
+                              :components ((:file "interrupts")
+                                           (:file "finalizers")
+                                           (:file "native-stream")))
                              (:file "conditions")
                              (:file "ffi")
                              (:file "slices")
                              (:file "hosts")
+                             (:module "impl-data"
+                              :pathname "impl"
+                              :serial t
+                              :components ((:file "pinning")
+                                           (:file "platform")
+                                           (:file "gray")))
                              (:file "classes")
                              (:file "encoding")
                              (:file "stream")
-                             (:file "fd-stream")
+                             (:file "fd-stream" :if-feature :sbcl)
                              (:file "sockets")
                              (:file "local")
                              (:file "datagram")

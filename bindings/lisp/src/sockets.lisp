@@ -83,10 +83,10 @@ leaves it to the OS (-1); 0 does not wait at all (usocket's \"expire at
 once\"); otherwise the ms, at most USOCKET_MAX_TIMEOUT_MS."
   (cond ((null seconds) -1)
         ((not (realp seconds)) (error 'type-error :datum seconds :expected-type '(or null (real 0))))
-        ((and (floatp seconds) (sb-ext:float-nan-p seconds))
+        ((nan-p seconds)
          (invalid-argument nil "socket-connect: the connection timeout is NaN"))
         ((not (plusp seconds)) 0)
-        ((and (floatp seconds) (sb-ext:float-infinity-p seconds)) -1)
+        ((infinity-p seconds) -1)
         (t (min (seconds->ms seconds) +max-timeout-ms+))))
 
 (defun socket-connect (host port &rest args

@@ -1,0 +1,143 @@
+;;;; Implementation-specific: foreign pointers to octet vectors, the storage
+;;;; under non-simple vectors, globals and index types.
+;;;;
+;;;; Bulk data always moves in blocks:
+;;;; - SBCL: the vector pinned (SB-SYS:WITH-PINNED-OBJECTS), its own storage.
+;;;; - ECL: its own storage (the collector does not move objects;
+;;;;   SI:MAKE-FOREIGN-DATA-FROM-ARRAY, what CFFI's WITH-POINTER-TO-VECTOR-DATA
+;;;;   does there), the vector held live by the caller's frame.
+;;;; - CLISP and ABCL: a foreign buffer, filled and read back by one block
+;;;;   copy each (CLISP: FFI:MEMORY-AS of a C array; ABCL: JNA's
+;;;;   Pointer.write/read of a Java byte array), never a loop of foreign
+;;;;   calls per byte.
+
+(in-package #:usocket-cffi)
+
+(deftype index () `(integer 0 (,array-dimension-limit)))
+
+(defmacro define-global (name value &optional documentation)
+  "A global variable that is never bound dynamically."
+  #+sbcl `(sb-ext:defglobal ,name ,value ,@(and documentation (list documentation)))
+  #-sbcl `(defvar ,name ,value ,@(and documentation (list documentation))))
+
+(defmacro with-octet-storage ((data offset vector) &body body)
+  "Bind DATA to a simple octet vector holding the elements of VECTOR (an
+octet vector, maybe adjustable or displaced) and OFFSET to where VECTOR's
+element 0 is in it. On SBCL DATA is VECTOR's own storage; elsewhere, for a
+non-simple vector, DATA is a copy whose changes are copied back into VECTOR
+after BODY (non-simple octet vectors have no portable storage access)."
+  #+sbcl
+  (let ((end (gensym "END")))
+    `(sb-kernel:with-array-data ((,data ,vector) (,offset 0) (,end nil))
+       (declare (ignore ,end))
+       ,@body))
+  #-sbcl
+  (let ((v (gensym "VECTOR")))
+    `(let ((,v ,vector))
+       (if (typep ,v 'octets)
+           (let ((,data ,v) (,offset 0))
+             (declare (ignorable ,offset))
+             ,@body)
+           (let ((,data (make-array (length ,v) :element-type 'octet))
+                 (,offset 0))
+             (declare (ignorable ,offset))
+             (replace ,data ,v)
+             (multiple-value-prog1 (progn ,@body)
+               (replace ,v ,data)))))))
+
+;;; Block copies between Lisp octet vectors and foreign memory (CLISP, ABCL).
+
+#+clisp
+(defun octet-array-type (n)
+  (ffi:parse-c-type `(ffi:c-array ffi:uint8 ,n)))
+
+#+(or clisp abcl)
+(defun copy-to-foreign (data start count pointer)
+  "Copy DATA[START, START+COUNT) to the foreign memory at POINTER."
+  (declare (type octets data) (type index start count))
+  (when (plusp count)
+    #+clisp (setf (ffi:memory-as pointer (octet-array-type count) 0)
+                  (if (and (zerop start) (= count (length data)))
+                      data
+                      (subseq data start (+ start count))))
+    #+abcl (abcl-copy-to-foreign data start count pointer))
+  nil)
+
+#+(or clisp abcl)
+(defun copy-from-foreign (pointer data start count)
+  "Copy COUNT bytes at POINTER into DATA from START."
+  (declare (type octets data) (type index start count))
+  (when (plusp count)
+    #+clisp (replace data (ffi:memory-as pointer (octet-array-type count) 0) :start1 start)
+    #+abcl (abcl-copy-from-foreign pointer data start count))
+  nil)
+
+#+abcl
+(progn
+  (defun abcl-copy-to-foreign (data start count pointer)
+    (let ((bytes (java:jnew-array "byte" count)))
+      (abcl-octets-to-bytes data start count bytes)
+      (java:jcall "write" pointer 0 bytes 0 count)))
+  (defun abcl-copy-from-foreign (pointer data start count)
+    (let ((bytes (java:jcall "getByteArray" pointer 0 count)))
+      (abcl-bytes-to-octets bytes data start count))))
+
+(defmacro with-octets-pointer ((pointer data start count &key (direction :io) filled)
+                               &body body)
+  "Bind POINTER to a foreign pointer to DATA[START, START+COUNT) (DATA a
+simple octet vector) for BODY. DIRECTION: :OUT (foreign code reads it), :IN
+(foreign code fills it) or :IO. FILLED, evaluated after BODY, is how many
+bytes foreign code stored (default COUNT); where the pointer is to a copy,
+only those are copied back."
+  (declare (ignorable direction filled))
+  #+sbcl
+  `(sb-sys:with-pinned-objects (,data)
+     (let ((,pointer (sb-sys:sap+ (sb-sys:vector-sap ,data) ,start)))
+       ,@body))
+  #+ecl
+  `(let ((,pointer (cffi:inc-pointer (si:make-foreign-data-from-array ,data) ,start)))
+     (multiple-value-prog1 (progn ,@body)
+       ;; Keep DATA live (its storage is what POINTER points at) until here.
+       (touch ,data)))
+  #-(or sbcl ecl)
+  (let ((d (gensym "DATA")) (s (gensym "START")) (n (gensym "COUNT")))
+    `(let ((,d ,data) (,s ,start) (,n ,count))
+       (cffi:with-foreign-pointer (,pointer (max 1 ,n))
+         ,@(unless (eq direction :in) `((copy-to-foreign ,d ,s ,n ,pointer)))
+         (multiple-value-prog1 (progn ,@body)
+           ,@(unless (eq direction :out)
+               `((copy-from-foreign ,pointer ,d ,s (min ,n ,(or filled n))))))))))
+
+#+ecl
+(declaim (notinline touch))
+#+ecl
+(defun touch (object) object)
+
+(defmacro word-at (pointer)
+  "The size_t at POINTER."
+  #+sbcl `(sb-sys:sap-ref-word ,pointer 0)
+  #-sbcl `(cffi:mem-ref ,pointer :size))
+
+(defmacro with-vector-pointer ((pointer vector element-type &key (direction :io)) &body body)
+  "Bind POINTER to a foreign pointer to the elements of VECTOR, a simple
+vector of ELEMENT-TYPE (:UINT8 or :UINT64), for BODY (small vectors: handles
+and states of waits). Where the pointer is to a copy, the elements are
+copied in before BODY (unless DIRECTION is :IN) and back after it (unless
+:OUT)."
+  (declare (ignorable element-type direction))
+  #+sbcl
+  `(sb-sys:with-pinned-objects (,vector)
+     (let ((,pointer (sb-sys:vector-sap ,vector)))
+       ,@body))
+  #+ecl
+  `(let ((,pointer (si:make-foreign-data-from-array ,vector)))
+     (multiple-value-prog1 (progn ,@body) (touch ,vector)))
+  #-(or sbcl ecl)
+  (let ((v (gensym "VECTOR")) (n (gensym "N")))
+    `(let* ((,v ,vector) (,n (length ,v)))
+       (cffi:with-foreign-object (,pointer ,element-type (max 1 ,n))
+         ,@(unless (eq direction :in)
+             `((dotimes (i ,n) (setf (cffi:mem-aref ,pointer ,element-type i) (aref ,v i)))))
+         (multiple-value-prog1 (progn ,@body)
+           ,@(unless (eq direction :out)
+               `((dotimes (i ,n) (setf (aref ,v i) (cffi:mem-aref ,pointer ,element-type i))))))))))
