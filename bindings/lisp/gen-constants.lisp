@@ -78,4 +78,5 @@
 
 ;; Run as a script unless loaded by the tests (which bind this variable).
 (unless (boundp 'cl-user::*gen-constants-library-only*)
-  (main (rest sb-ext:*posix-argv*)))
+  ;; Run with sbcl --script; found at run time, so other Lisps can load this file.
+  (main (rest (symbol-value (find-symbol "*POSIX-ARGV*" "SB-EXT")))))

@@ -137,7 +137,10 @@ or too large one is INVALID-ARGUMENT-ERROR there, as in every runtime."
          (invalid-argument nil "socket-server: timeout ~A is not a finite number of seconds"
                            timeout))
         ((minusp timeout) -1)
-        (t (min (ceiling (* timeout 1000)) (1+ +max-timeout-ms+)))))
+        ;; Not MIN with the constant: ECL 21.2.1 compiles that (with
+        ;; 2^31) to a wrapped 32-bit result.
+        (t (let ((ms (ceiling (* timeout 1000))))
+             (if (> ms +max-timeout-ms+) (1+ +max-timeout-ms+) ms)))))
 
 (defun make-core-server (host port protocol reuse-address timeout max-buffer-size)
   "A core server handle (serving nothing yet) wrapped as a usocket."
@@ -192,6 +195,9 @@ whether it was stopped; it never ends the server. With IN-NEW-THREAD,
 returns the server's thread and its socket (SOCKET-CLOSE on the socket stops
 the server); otherwise serves until the socket is closed."
   (check-type protocol (member :stream :datagram))
+  (when in-new-thread (require-threads "socket-server :in-new-thread t"))
+  (when (and multi-threading (eq protocol :stream))
+    (require-threads "socket-server :multi-threading t"))
   (when element-type (check-element-type element-type))
   (unless (pathnamep host) (check-port port "socket-server: port"))
   (let* ((host (or host *wildcard-host*))

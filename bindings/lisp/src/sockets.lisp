@@ -87,7 +87,8 @@ once\"); otherwise the ms, at most USOCKET_MAX_TIMEOUT_MS."
          (invalid-argument nil "socket-connect: the connection timeout is NaN"))
         ((not (plusp seconds)) 0)
         ((infinity-p seconds) -1)
-        (t (min (seconds->ms seconds) +max-timeout-ms+))))
+        (t (let ((ms (seconds->ms seconds)))  ; not MIN: see SERVER-TIMEOUT-MS
+             (if (> ms +max-timeout-ms+) +max-timeout-ms+ ms)))))
 
 (defun socket-connect (host port &rest args
                        &key (protocol :stream) (element-type 'character)

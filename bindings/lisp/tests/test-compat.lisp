@@ -32,7 +32,7 @@ its condition.lisp exports at load time)."
       (multiple-value-bind (symbol status) (find-symbol name :usocket-cffi)
         (is (eq status :external) (format nil "~A is exported" name))
         (is (or (fboundp symbol) (boundp symbol) (find-class symbol nil)
-                (eq (sb-int:info :variable :kind symbol) :special) ; *remote-host*: unbound, as usocket
+                (special-variable-p symbol) ; *remote-host*: unbound, as usocket
                 (macro-function symbol))
             (format nil "~A is defined" name))))))
 

@@ -7,10 +7,6 @@
 
 (in-package #:usocket-cffi-tests)
 
-(defun precise-seconds ()
-  "CLOCK_MONOTONIC in seconds (GET-INTERNAL-REAL-TIME is a 4 ms coarse clock here)."
-  (multiple-value-bind (s ns) (sb-unix::clock-gettime 1)
-    (+ s (/ ns 1d9))))
 
 (defmacro seconds-to-timeout (form)
   "The seconds FORM took to signal TIMEOUT-ERROR (a failure if it did not)."
@@ -126,7 +122,7 @@
              (storm (spawn "gc storm"
                            (lambda ()
                              (loop repeat 100000 until stop
-                                   do (sb-ext:gc :full t) (incf gcs) (sleep 0.001))))))
+                                   do (full-gc) (incf gcs) (sleep 0.001))))))
         (unwind-protect
              (progn
                (check-timeout 0.5 (read-byte (socket-stream server)))

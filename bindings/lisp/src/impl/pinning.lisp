@@ -42,7 +42,7 @@ after BODY (non-simple octet vectors have no portable storage access)."
                  (,offset 0))
              (declare (ignorable ,offset))
              (replace ,data ,v)
-             (multiple-value-prog1 (progn ,@body)
+             (multiple-value-prog1 (locally ,@body)
                (replace ,v ,data)))))))
 
 ;;; Block copies between Lisp octet vectors and foreign memory (CLISP, ABCL).
