@@ -60,9 +60,9 @@ signals TIMEOUT-ERROR."))
             (receive-local usocket handle data start length buffer)
             (cffi:with-foreign-objects ((n :size) (from '(:struct address)))
               (let ((count (sliced-call (usocket "receive") (slice)
-                               (with-octets-pointer (p data start length :direction :in
+                               (with-octets-pointer ((p nbytes) data start length :direction :in
                                                         :filled (cffi:mem-ref n :size))
-                                 (%receive-for handle p length slice n from))
+                                 (%receive-for handle p nbytes slice n from))
                              (cffi:mem-ref n :size))))
                 (values buffer count (address-octets from) (address-port from)))))))))
 
@@ -72,9 +72,9 @@ sender-path nil); the path is NIL for an unnamed sender."
   (let ((cap (1+ +local-path-max+)))
     (cffi:with-foreign-objects ((n :size) (from :char cap) (from-len :size))
       (let ((count (sliced-call (usocket "receive") (slice)
-                       (with-octets-pointer (p data start length :direction :in
+                       (with-octets-pointer ((p nbytes) data start length :direction :in
                                                 :filled (cffi:mem-ref n :size))
-                         (%receive-local handle p length slice n from cap from-len))
+                         (%receive-local handle p nbytes slice n from cap from-len))
                      (cffi:mem-ref n :size))))
         (let ((path (cffi:foreign-string-to-lisp from :encoding :utf-8)))
           (values buffer count (if (string= path "") nil path) nil))))))

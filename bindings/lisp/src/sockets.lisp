@@ -16,9 +16,9 @@ INVALID-ARGUMENT-ERROR (WHAT names the argument), a non-integer TYPE-ERROR."
   port)
 
 (defun check-element-type (element-type)
-  (unless (or (subtypep element-type 'character)
-              (subtypep element-type '(unsigned-byte 8))
-              (eq element-type :default))
+  (unless (or (eq element-type :default)   ; first: not a type (CLISP's SUBTYPEP refuses it)
+              (subtypep element-type 'character)
+              (subtypep element-type '(unsigned-byte 8)))
     (error 'type-error :datum element-type
                        :expected-type '(or (eql character) (eql (unsigned-byte 8)) (eql :default))))
   element-type)

@@ -122,9 +122,9 @@ interrupts still deferred. Returns N."
          (setf (word-at ,nread) 0)
          (values
           (sliced-call ((io-usocket ,io) ,what) (,slice)
-              (with-octets-pointer (p ,vector ,start (- ,end ,start) :direction :in
+              (with-octets-pointer ((p nbytes) ,vector ,start (- ,end ,start) :direction :in
                                         :filled (word-at ,nread))
-                (%read-for ,handle p (- ,end ,start) ,slice ,nread))
+                (%read-for ,handle p nbytes ,slice ,nread))
             (let ((,n (word-at ,nread)))
               (declare (type fixnum ,n))
               ,@commit
@@ -180,9 +180,9 @@ returns the count, 0 at end of file."
           (let ((slice (if deadline (slice-ms deadline) +slice-ms+)))
             (declare (type fixnum slice))
             (cffi:with-foreign-pointer (nwritten 8)
-              (with-octets-pointer (p vector pos (- end pos) :direction :out)
+              (with-octets-pointer ((p nbytes) vector pos (- end pos) :direction :out)
                 (without-interrupts
-                  (core-result (%write-some handle p (- end pos) slice nwritten)
+                  (core-result (%write-some handle p nbytes slice nwritten)
                                (word-at nwritten))))))
         (cond ((zerop code) (incf pos (the fixnum value)))
               ((= code +err-timeout+)
@@ -538,7 +538,8 @@ start in it, or DATA to NIL if VECTOR does not hold octets."
 (defun character-sequence-p (sequence stream)
   (if (vectorp sequence)
       (subtypep (array-element-type sequence) 'character)
-      (subtypep (%stream-element-type stream) 'character)))
+      (let ((type (%stream-element-type stream)))
+        (and (not (eq type :default)) (subtypep type 'character)))))
 
 (declaim (inline copy-octets))
 (defun copy-octets (to to-start from from-start n)

@@ -23,7 +23,7 @@
         (t :other)))
 
 (defun our-lambda-list (symbol)
-  (cond ((macro-function symbol) (function-lambda-list (macro-function symbol)))
+  (cond ((macro-function symbol) (macro-lambda-list symbol))
         ((typep (fdefinition symbol) 'generic-function)
          (gf-lambda-list (fdefinition symbol)))
         (t (function-lambda-list (fdefinition symbol)))))
@@ -104,7 +104,7 @@ its variables as strings (a destructuring pattern counts as one required)."
               (sort extra #'string<))))
 
 (deftest get-host-name-is-this-machines
-  (is-equal (machine-instance) (get-host-name)))
+  (is-equal (machine-host-name) (get-host-name)))
 
 (deftest connect-timeouts-of-0.8.9
   (with-sockets (listener client server)

@@ -9,7 +9,7 @@
   (merge-pathnames "../../include/usocket.h" *lisp-dir*))
 
 (defun read-file (path)
-  (with-open-file (in path :external-format :utf-8)
+  (with-open-file (in path :external-format (utf-8))
     (let ((s (make-string (file-length in))))
       (subseq s 0 (read-sequence s in)))))
 

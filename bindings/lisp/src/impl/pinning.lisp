@@ -82,31 +82,58 @@ after BODY (non-simple octet vectors have no portable storage access)."
     (let ((bytes (java:jcall "getByteArray" pointer 0 count)))
       (abcl-bytes-to-octets bytes data start count))))
 
+(defconstant +copy-block+ (* 256 1024)
+  "Where the pointer is to a copy (CLISP, ABCL): the most bytes one call may
+be given when the caller takes a part (a read, a partial write).")
+
 (defmacro with-octets-pointer ((pointer data start count &key (direction :io) filled)
                                &body body)
   "Bind POINTER to a foreign pointer to DATA[START, START+COUNT) (DATA a
-simple octet vector) for BODY. DIRECTION: :OUT (foreign code reads it), :IN
-(foreign code fills it) or :IO. FILLED, evaluated after BODY, is how many
-bytes foreign code stored (default COUNT); where the pointer is to a copy,
-only those are copied back."
+simple octet vector) for BODY. POINTER may be (POINTER N): N is then bound to
+how many of the COUNT bytes the pointer covers, which is all of them where
+the pointer is to DATA itself (SBCL, ECL) and at most +COPY-BLOCK+ where it
+is to a copy; the caller passes N to a call that may take a part. DIRECTION:
+:OUT (foreign code reads it), :IN (foreign code fills it) or :IO. FILLED,
+evaluated after BODY, is how many bytes foreign code stored (default N);
+where the pointer is to a copy, only those are copied back."
   (declare (ignorable direction filled))
-  #+sbcl
-  `(sb-sys:with-pinned-objects (,data)
-     (let ((,pointer (sb-sys:sap+ (sb-sys:vector-sap ,data) ,start)))
-       ,@body))
-  #+ecl
-  `(let ((,pointer (cffi:inc-pointer (si:make-foreign-data-from-array ,data) ,start)))
-     (multiple-value-prog1 (progn ,@body)
-       ;; Keep DATA live (its storage is what POINTER points at) until here.
-       (touch ,data)))
-  #-(or sbcl ecl)
-  (let ((d (gensym "DATA")) (s (gensym "START")) (n (gensym "COUNT")))
-    `(let ((,d ,data) (,s ,start) (,n ,count))
-       (cffi:with-foreign-pointer (,pointer (max 1 ,n))
-         ,@(unless (eq direction :in) `((copy-to-foreign ,d ,s ,n ,pointer)))
-         (multiple-value-prog1 (progn ,@body)
-           ,@(unless (eq direction :out)
-               `((copy-from-foreign ,pointer ,d ,s (min ,n ,(or filled n))))))))))
+  (destructuring-bind (pointer &optional (n (gensym "N")) &aux (part-p (listp pointer)))
+      (if (listp pointer) pointer (list pointer))
+    #+sbcl
+    `(sb-sys:with-pinned-objects (,data)
+       (let ((,pointer (sb-sys:sap+ (sb-sys:vector-sap ,data) ,start))
+             (,n ,count))
+         (declare (ignorable ,n))
+         ,@body))
+    #+ecl
+    `(let ((,pointer (cffi:inc-pointer (si:make-foreign-data-from-array ,data) ,start))
+           (,n ,count))
+       (declare (ignorable ,n))
+       (multiple-value-prog1 (progn ,@body)
+         ;; Keep DATA live (its storage is what POINTER points at) until here.
+         (touch ,data)))
+    #-(or sbcl ecl)
+    (let ((d (gensym "DATA")) (s (gensym "START")) (whole (gensym "WHOLE")))
+      `(let* ((,d ,data) (,s ,start) (,whole ,(not part-p))
+              (,n (if ,whole ,count (min ,count +copy-block+))))
+         (declare (ignorable ,whole))
+         (with-foreign-block (,pointer ,n)
+           ,@(unless (eq direction :in) `((copy-to-foreign ,d ,s ,n ,pointer)))
+           (multiple-value-prog1 (progn ,@body)
+             ,@(unless (eq direction :out)
+                 `((copy-from-foreign ,pointer ,d ,s (min ,n ,(or filled n)))))))))))
+
+#-(or sbcl ecl)
+(defmacro with-foreign-block ((pointer n) &body body)
+  "POINTER to N bytes of foreign memory during BODY: on the stack when small,
+else from the heap (a large stack block overflows CLISP's C stack)."
+  (let ((size (gensym "SIZE")) (f (gensym "BODY")))
+    `(let ((,size (max 1 ,n)))
+       (flet ((,f (,pointer) ,@body))
+         (if (<= ,size 4096)
+             (cffi:with-foreign-pointer (p ,size) (,f p))
+             (let ((p (cffi:foreign-alloc :uint8 :count ,size)))
+               (unwind-protect (,f p) (cffi:foreign-free p))))))))
 
 #+ecl
 (declaim (notinline touch))
