@@ -123,7 +123,8 @@ native stream (T) where usocket-cffi/compat has one."
 
 (defun macro-lambda-list (symbol)
   #+clisp (ext:arglist symbol)
-  #-clisp (function-lambda-list (macro-function symbol)))
+  #+abcl (sys::arglist symbol)
+  #-(or clisp abcl) (function-lambda-list (macro-function symbol)))
 
 (defun run-program-output (program args &key (input nil))
   "Run PROGRAM with ARGS; values: its output (stdout and stderr) and exit code."
@@ -156,7 +157,7 @@ with (require \"asdf\") alone), so tests write large amounts in blocks there."
   #+sbcl (sb-ext:gc :full t)
   #+ecl (ext:gc t)
   #+clisp (ext:gc)
-  #+abcl (ext:gc))
+  #+abcl (java:jstatic "gc" "java.lang.System")) ; EXT:GC loops until the heap settles
 
 (defun delete-directory (dir) (uiop:delete-empty-directory dir))
 

@@ -79,6 +79,9 @@
         (is-equal "abc" s)))))
 
 (deftest character-split-across-writes
+  (unless (> char-code-limit #x1D11E)
+    (skip "~A's characters stop at U+~X: U+1D11E is no character there"
+          (lisp-implementation-type) (1- char-code-limit)))
   (with-pair (client server :element-type '(unsigned-byte 8))
     (let ((out (socket-stream client)) (in (socket-stream server))
           (bytes (babel:string-to-octets "𝄞é" :encoding :utf-8)))

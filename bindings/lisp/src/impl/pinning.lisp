@@ -74,13 +74,44 @@ after BODY (non-simple octet vectors have no portable storage access)."
 
 #+abcl
 (progn
+  ;; ABCL (with :NIO, as 1.9.0) keeps a simple octet vector in a heap
+  ;; java.nio.ByteBuffer, the field ELEMENTS of BasicVector_ByteBuffer: its
+  ;; byte[] goes to and from foreign memory in one JNA call
+  ;; (Pointer.write/read(long, byte[], int, int), a JNI block copy).
+  (defvar *abcl-elements-field*
+    (ignore-errors
+     (let ((f (java:jcall "getDeclaredField"
+                          (java:jclass "org.armedbear.lisp.BasicVector_ByteBuffer") "elements")))
+       (java:jcall "setAccessible" f java:+true+)
+       f)))
+  (defvar *jna-write* (java:jmethod "com.sun.jna.Pointer" "write" "long" "[B" "int" "int"))
+  (defvar *jna-read* (java:jmethod "com.sun.jna.Pointer" "read" "long" "[B" "int" "int"))
+
+  (defun abcl-backing-bytes (data)
+    "The byte[] holding DATA's elements and the index of element 0 in it, or NIL."
+    (when (and *abcl-elements-field*
+               (string= (java:jcall "getName" (java:jcall "getClass" data))
+                        "org.armedbear.lisp.BasicVector_ByteBuffer"))
+      (let ((buffer (java:jcall "get" *abcl-elements-field* data)))
+        (when (java:jcall "hasArray" buffer)
+          (values (java:jcall "array" buffer) (java:jcall "arrayOffset" buffer))))))
+
+  (defun abcl-foreign-view (pointer count)
+    "An octet vector over the COUNT bytes of foreign memory at POINTER."
+    (make-array count :element-type '(unsigned-byte 8)
+                      :nio-buffer (java:jcall "getByteBuffer" pointer 0 count)))
+
   (defun abcl-copy-to-foreign (data start count pointer)
-    (let ((bytes (java:jnew-array "byte" count)))
-      (abcl-octets-to-bytes data start count bytes)
-      (java:jcall "write" pointer 0 bytes 0 count)))
+    (multiple-value-bind (bytes base) (abcl-backing-bytes data)
+      (if bytes
+          (java:jcall *jna-write* pointer 0 bytes (+ base start) count)
+          (replace (abcl-foreign-view pointer count) data :start2 start :end2 (+ start count)))))
+
   (defun abcl-copy-from-foreign (pointer data start count)
-    (let ((bytes (java:jcall "getByteArray" pointer 0 count)))
-      (abcl-bytes-to-octets bytes data start count))))
+    (multiple-value-bind (bytes base) (abcl-backing-bytes data)
+      (if bytes
+          (java:jcall *jna-read* pointer 0 bytes (+ base start) count)
+          (replace data (abcl-foreign-view pointer count) :start1 start)))))
 
 (defconstant +copy-block+ (* 256 1024)
   "Where the pointer is to a copy (CLISP, ABCL): the most bytes one call may
