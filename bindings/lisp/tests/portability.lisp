@@ -84,6 +84,32 @@ if it was terminated)."
 (defun thread-alive-p (thread)
   (bt:thread-alive-p (test-thread-thread thread)))
 
+;; Interrupts (SBCL, ECL, ABCL).
+
+(defun interrupt-thread (thread function)
+  "Run FUNCTION in THREAD (from SPAWN), interrupting what it does."
+  (bt:interrupt-thread (os-thread thread) function))
+
+(defun returning-interrupts-run-p ()
+  "Whether an interrupt function that returns normally runs in a thread
+blocked in a read (ABCL 1.9.0: it did not, measured)."
+  #+abcl nil
+  #-abcl t)
+
+(defun terminate-thread (thread)
+  #+sbcl (sb-thread:terminate-thread (os-thread thread))
+  #-sbcl (bt:destroy-thread (os-thread thread)))
+
+(defmacro with-timeout-signalled (seconds &body body)
+  "BODY, interrupted by a TIMEOUT-SIGNAL condition after SECONDS (SBCL's
+SB-EXT:WITH-TIMEOUT, elsewhere bordeaux-threads')."
+  #+sbcl `(sb-ext:with-timeout ,seconds ,@body)
+  #-sbcl `(progn (need-threads "a timeout") (bt:with-timeout (,seconds) ,@body)))
+
+(deftype timeout-signal ()
+  #+sbcl 'sb-ext:timeout
+  #-sbcl 'bt:timeout)
+
 ;;; A time limit on each test.
 
 (defmacro with-time-limit ((seconds) &body body)
