@@ -13,6 +13,11 @@
 
 (in-package #:usocket-cffi-gen-constants)
 
+(defparameter +utf-8+
+  (or (let ((clisp-charset (find-package "CHARSET")))   ; CLISP's OPEN takes charset:utf-8
+        (and clisp-charset (symbol-value (find-symbol "UTF-8" clisp-charset))))
+      :utf-8))
+
 (defun trim (s) (string-trim '(#\Space #\Tab) s))
 
 (defun starts-with (prefix s)
@@ -35,7 +40,7 @@
 
 (defun header-defines (header)
   "((name value comment) ...) of the header's #define USOCKET_* lines, in order."
-  (with-open-file (in header :external-format :utf-8)
+  (with-open-file (in header :external-format +utf-8+)
     (let ((comment '()) (result '()))
       (loop for line = (read-line in nil)
             while line
@@ -72,10 +77,11 @@
   (let* ((here (make-pathname :name nil :type nil :defaults *load-truename*))
          (header (or (first args) (merge-pathnames "../../include/usocket.h" here)))
          (output (or (second args) (merge-pathnames "src/constants.lisp" here))))
-    (with-open-file (out output :direction :output :if-exists :supersede :external-format :utf-8)
+    (with-open-file (out output :direction :output :if-exists :supersede :external-format +utf-8+)
       (write-string (constants-text header) out))
     (format t "~A written from ~A~%" (namestring output) (namestring header))))
 
 ;; Run as a script unless loaded by the tests (which bind this variable).
 (unless (boundp 'cl-user::*gen-constants-library-only*)
-  (main (rest sb-ext:*posix-argv*)))
+  ;; Run with sbcl --script; found at run time, so other Lisps can load this file.
+  (main (rest (symbol-value (find-symbol "*POSIX-ARGV*" "SB-EXT")))))

@@ -19,14 +19,25 @@
                 :components ((:file "package")
                              (:file "library")
                              (:file "constants")
+                             (:module "impl"
+                              :serial t
+                              :components ((:file "interrupts")
+                                           (:file "finalizers")
+                                           (:file "native-stream")))
                              (:file "conditions")
                              (:file "ffi")
                              (:file "slices")
                              (:file "hosts")
+                             (:module "impl-data"
+                              :pathname "impl"
+                              :serial t
+                              :components ((:file "pinning")
+                                           (:file "platform")
+                                           (:file "gray")))
                              (:file "classes")
                              (:file "encoding")
                              (:file "stream")
-                             (:file "fd-stream")
+                             (:file "fd-stream" :if-feature :sbcl)
                              (:file "sockets")
                              (:file "local")
                              (:file "datagram")
@@ -46,16 +57,18 @@ systems usocket and usocket-server), for programs written for usocket that canno
   :depends-on ("usocket-cffi")
   :components ((:module "tests"
                 :serial t
-                :components ((:file "framework")
+                :components ((:file "portability")
+                             (:file "framework")
                              (:file "test-basics")
                              (:file "test-streams")
-                             (:file "test-fd-streams")
+                             (:file "test-fd-streams" :if-feature :sbcl)
                              (:file "test-datagram")
                              (:file "test-wait")
                              (:file "test-conditions")
                              (:file "test-server")
                              (:file "test-local")
                              (:file "test-interrupts")
+                             (:file "test-sigint" :if-feature :sbcl)
                              (:file "test-arguments")
                              (:file "test-timeouts")
                              (:file "test-header")

@@ -69,8 +69,7 @@ closing its stream."))
 (defun register-handle-finalizer (object handle)
   "Close HANDLE when OBJECT is garbage. The closure holds only the integer.
 Handles are never reused, so a finalizer running after SOCKET-CLOSE is harmless."
-  (sb-ext:finalize object (lambda () (close-handle-quietly handle)) :dont-save t)
-  object)
+  (finalize object (lambda () (close-handle-quietly handle))))
 
 (defmacro with-socket-context ((socket &optional host) &body body)
   "Evaluate BODY with SOCKET (and HOST) recorded for conditions signalled by

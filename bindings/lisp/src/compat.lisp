@@ -31,4 +31,6 @@
   (unless (asdf:component-loaded-p name)
     (asdf:register-immutable-system name :version *version*)))
 
-(setf *native-streams* t)
+;; Native streams where this Lisp has them (SBCL); elsewhere the Gray stream
+;; (see impl/native-stream.lisp and the README's table).
+(setf *native-streams* (native-streams-supported-p))

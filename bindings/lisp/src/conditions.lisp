@@ -131,21 +131,12 @@ class; also an NS-TRY-AGAIN-CONDITION, 0.8.3's)."))
 (define-condition ns-unknown-error (ns-error)
   ((real-error :initarg :real-error :initform nil :accessor ns-real-error)))
 
-(defparameter +sbcl-condition-map+
-  (remove nil
-          (list (cons 'sb-sys:io-timeout 'timeout-error)        ; an fd-stream's read timeout
-                (cons 'sb-ext:timeout 'timeout-error)
-                (let ((broken-pipe (find-symbol "BROKEN-PIPE" "SB-INT")))
-                  (and broken-pipe (cons broken-pipe 'connection-aborted-error)))))
-  "SBCL's own conditions (from native fd-streams) and the usocket class each
-becomes inside WITH-MAPPED-CONDITIONS, as native usocket maps them.")
-
 (defun handle-condition (condition &optional socket host-or-ip)
   "usocket's mapping of an implementation's CONDITION: signal the usocket
 condition it stands for (with SOCKET or HOST-OR-IP), or return NIL to let it
 pass. The binding's own conditions are usocket's already."
   (declare (ignore host-or-ip))
-  (let ((class (cdr (assoc condition +sbcl-condition-map+ :test (lambda (c type) (typep c type))))))
+  (let ((class (cdr (assoc condition +native-condition-map+ :test (lambda (c type) (typep c type))))))
     (when class
       (error class :socket socket :message (princ-to-string condition) :errno 0))))
 

@@ -158,3 +158,8 @@ close USOCKET's handle; only the first close of any thread does anything."
        (let ((ibuf (sb-impl::fd-stream-ibuf stream)))
          (or (and ibuf (< (sb-impl::buffer-head ibuf) (sb-impl::buffer-tail ibuf)))
              (plusp (length (sb-impl::fd-stream-instead stream)))))))
+
+(defun set-native-stream-timeout (stream seconds)
+  "Set the read timeout of the fd-stream STREAM (SECONDS or NIL)."
+  (setf (sb-impl::fd-stream-timeout stream)
+        (and seconds (coerce seconds 'single-float))))

@@ -23,7 +23,7 @@
   ;; read the message at once on failure, and signal only afterwards.
   (let ((code (gensym "CODE")) (message (gensym "MESSAGE")) (errno (gensym "ERRNO")))
     `(multiple-value-bind (,code ,message ,errno)
-         (sb-sys:without-interrupts
+         (without-interrupts
            (let ((,code ,form))
              (declare (type (signed-byte 32) ,code))
              (if (< ,code 0)

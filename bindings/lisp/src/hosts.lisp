@@ -291,5 +291,5 @@ none; with *IPV6-ONLY-P*, a random IPv6 address."
 
 (defun get-host-name ()
   "This machine's host name (usocket 0.8.9)."
-  (multiple-value-bind (name errno) (sb-unix:unix-gethostname)
+  (multiple-value-bind (name errno) (host-name)
     (or name (error 'unknown-error :errno (or errno 0) :message "gethostname() failed"))))

@@ -21,7 +21,7 @@
   (let ((text (etypecase path
                 ;; Not merged with *DEFAULT-PATHNAME-DEFAULTS*: "@name" stays abstract,
                 ;; a relative path is the process's (as the C API takes it).
-                (pathname (sb-ext:native-namestring path :as-file t))
+                (pathname (native-namestring path))
                 (string path))))
     (check-host-text text)))
 
@@ -134,8 +134,7 @@ on a connected socket); the count sent."
     (with-local-path (to path)
       (cffi:with-foreign-object (nsent :size)
         (with-committed-call (code value message errno)
-            ((sb-sys:with-pinned-objects (data)
-               (%send-local (socket usocket) (sb-sys:sap+ (sb-sys:vector-sap data) start) length
-                            to nsent))
+            ((with-octets-pointer (p data start length :direction :out)
+               (%send-local (socket usocket) p length to nsent))
              (cffi:mem-ref nsent :size))
           (if (zerop code) value (signal-status code message errno)))))))

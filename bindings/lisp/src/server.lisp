@@ -25,7 +25,7 @@
 
 (defun default-tcp-handler (stream)
   "Greet the client."
-  (declare (type stream stream))
+  ;; No (TYPE STREAM) declaration: ABCL's Gray streams are not of type STREAM.
   (format stream "Hello world!~%"))
 
 (defun echo-tcp-handler (stream)
@@ -109,9 +109,9 @@ slices until it succeeds: true then; NIL once the server was stopped or closed."
          (cffi:with-foreign-objects ((peer '(:struct address)) (len :size))
            (loop
              (unless (server-loop-call (server "socket-server") (slice)
-                       (sb-sys:with-pinned-objects (buffer)
-                         (%server-next-datagram handle slice (sb-sys:vector-sap buffer)
-                                                max-buffer-size len peer)))
+                       (with-octets-pointer (p buffer 0 max-buffer-size :direction :in
+                                                              :filled (cffi:mem-ref len :size))
+                         (%server-next-datagram handle slice p max-buffer-size len peer)))
                (return))
              (let* ((n (cffi:mem-ref len :size))
                     (reply (let ((*remote-host* (address-octets peer))
@@ -120,10 +120,9 @@ slices until it succeeds: true then; NIL once the server was stopped or closed."
                                (apply function (subseq buffer 0 n) arguments)))))
                (when (and reply (plusp (length reply)))
                  (multiple-value-bind (data start) (octets-for-sending reply 0 (length reply))
-                   (let ((code (sb-sys:with-pinned-objects (data)
+                   (let ((code (with-octets-pointer (p data start (length reply) :direction :out)
                                  (without-interrupts
-                                   (%server-reply handle (sb-sys:sap+ (sb-sys:vector-sap data) start)
-                                                  (length reply) peer)))))
+                                   (%server-reply handle p (length reply) peer)))))
                      ;; A reply that cannot go (too long, an ICMP error) is
                      ;; dropped; a closed server ends the loop.
                      (when (or (= code +err-shutdown+) (= code +err-invalid-handle+))
@@ -134,11 +133,14 @@ slices until it succeeds: true then; NIL once the server was stopped or closed."
 (defun server-timeout-ms (timeout)
   "A UDP server's TIMEOUT (seconds) for the core, which checks it: a negative
 or too large one is INVALID-ARGUMENT-ERROR there, as in every runtime."
-  (cond ((and (floatp timeout) (or (sb-ext:float-nan-p timeout) (sb-ext:float-infinity-p timeout)))
+  (cond ((or (nan-p timeout) (infinity-p timeout))
          (invalid-argument nil "socket-server: timeout ~A is not a finite number of seconds"
                            timeout))
         ((minusp timeout) -1)
-        (t (min (ceiling (* timeout 1000)) (1+ +max-timeout-ms+)))))
+        ;; Not MIN with the constant: ECL 21.2.1 compiles that (with
+        ;; 2^31) to a wrapped 32-bit result.
+        (t (let ((ms (ceiling (* timeout 1000))))
+             (if (> ms +max-timeout-ms+) (1+ +max-timeout-ms+) ms)))))
 
 (defun make-core-server (host port protocol reuse-address timeout max-buffer-size)
   "A core server handle (serving nothing yet) wrapped as a usocket."
@@ -176,7 +178,7 @@ or too large one is INVALID-ARGUMENT-ERROR there, as in every runtime."
                  (wrap (cffi:mem-ref out 'usocket-t)))
               (if (zerop code) usocket (signal-status code message errno :socket nil :host host))))))))
 
-(locally (declare (sb-ext:muffle-conditions style-warning)) ; &optional with &key, as usocket
+(muffling-style-warnings ; &optional with &key, as usocket
 (defun socket-server (host port function &optional arguments
                       &key in-new-thread (protocol :stream)
                            (timeout 1) (max-buffer-size +max-datagram-packet-size+)
@@ -193,6 +195,9 @@ whether it was stopped; it never ends the server. With IN-NEW-THREAD,
 returns the server's thread and its socket (SOCKET-CLOSE on the socket stops
 the server); otherwise serves until the socket is closed."
   (check-type protocol (member :stream :datagram))
+  (when in-new-thread (require-threads "socket-server :in-new-thread t"))
+  (when (and multi-threading (eq protocol :stream))
+    (require-threads "socket-server :multi-threading t"))
   (when element-type (check-element-type element-type))
   (unless (pathnamep host) (check-port port "socket-server: port"))
   (let* ((host (or host *wildcard-host*))

@@ -17,19 +17,7 @@
 (defconstant +slice-ms+ +interrupt-slice-ms+
   "The longest a foreign call may block with interrupts deferred, in ms (the header's).")
 
-(defmacro without-interrupts (&body body)
-  "Run BODY (a foreign call and the bookkeeping of its result, which make no
-non-local exit) with interrupts deferred: an interrupt that arrives meanwhile
-runs when BODY has returned. SB-SYS:WITHOUT-INTERRUPTS without its
-UNWIND-PROTECT (BODY cannot unwind), which halves its cost on the fast path."
-  (if (find-symbol "RECEIVE-PENDING-INTERRUPT" "SB-UNIX")
-      `(multiple-value-prog1
-           (let ((sb-sys:*interrupts-enabled* nil)
-                 (sb-sys:*allow-with-interrupts* nil))
-             ,@body)
-         (when (and sb-sys:*interrupts-enabled* sb-sys:*interrupt-pending*)
-           (,(find-symbol "RECEIVE-PENDING-INTERRUPT" "SB-UNIX"))))
-      `(sb-sys:without-interrupts ,@body)))
+;; WITHOUT-INTERRUPTS: see impl/interrupts.lisp.
 
 (declaim (inline deadline-after))
 (defun deadline-after (seconds)

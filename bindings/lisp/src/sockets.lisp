@@ -16,9 +16,9 @@ INVALID-ARGUMENT-ERROR (WHAT names the argument), a non-integer TYPE-ERROR."
   port)
 
 (defun check-element-type (element-type)
-  (unless (or (subtypep element-type 'character)
-              (subtypep element-type '(unsigned-byte 8))
-              (eq element-type :default))
+  (unless (or (eq element-type :default)   ; first: not a type (CLISP's SUBTYPEP refuses it)
+              (subtypep element-type 'character)
+              (subtypep element-type '(unsigned-byte 8)))
     (error 'type-error :datum element-type
                        :expected-type '(or (eql character) (eql (unsigned-byte 8)) (eql :default))))
   element-type)
@@ -83,11 +83,12 @@ leaves it to the OS (-1); 0 does not wait at all (usocket's \"expire at
 once\"); otherwise the ms, at most USOCKET_MAX_TIMEOUT_MS."
   (cond ((null seconds) -1)
         ((not (realp seconds)) (error 'type-error :datum seconds :expected-type '(or null (real 0))))
-        ((and (floatp seconds) (sb-ext:float-nan-p seconds))
+        ((nan-p seconds)
          (invalid-argument nil "socket-connect: the connection timeout is NaN"))
         ((not (plusp seconds)) 0)
-        ((and (floatp seconds) (sb-ext:float-infinity-p seconds)) -1)
-        (t (min (seconds->ms seconds) +max-timeout-ms+))))
+        ((infinity-p seconds) -1)
+        (t (let ((ms (seconds->ms seconds)))  ; not MIN: see SERVER-TIMEOUT-MS
+             (if (> ms +max-timeout-ms+) +max-timeout-ms+ ms)))))
 
 (defun socket-connect (host port &rest args
                        &key (protocol :stream) (element-type 'character)

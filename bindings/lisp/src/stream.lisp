@@ -14,7 +14,7 @@
 (defconstant +output-buffer-size+ 16384)
 
 (declaim (type octets +no-buffer+))
-(sb-ext:defglobal +no-buffer+ (make-array 0 :element-type 'octet))
+(define-global +no-buffer+ (make-array 0 :element-type 'octet))
 
 ;;; The state a stream's I/O works on, in a structure for fast access.
 (defstruct (sock-io (:conc-name io-) (:constructor make-sock-io (usocket handle encoding)))
@@ -53,7 +53,7 @@
   (%stream-element-type s))
 
 (defun stream-closed (io)
-  (error 'sb-int:closed-stream-error
+  (error (closed-stream-error-class)
          :stream (let ((u (io-usocket io))) (and u (slot-value u 'stream)))))
 
 (defun timeout-condition (usocket what seconds)
@@ -119,12 +119,13 @@ interrupts still deferred. Returns N."
     `(let ((,handle (io-handle ,io)))
        (declare (type (unsigned-byte 64) ,handle))
        (cffi:with-foreign-pointer (,nread 8)
+         (setf (word-at ,nread) 0)
          (values
           (sliced-call ((io-usocket ,io) ,what) (,slice)
-              (sb-sys:with-pinned-objects (,vector)
-                (%read-for ,handle (sb-sys:sap+ (sb-sys:vector-sap ,vector) ,start)
-                           (- ,end ,start) ,slice ,nread))
-            (let ((,n (sb-sys:sap-ref-word ,nread 0)))
+              (with-octets-pointer ((p nbytes) ,vector ,start (- ,end ,start) :direction :in
+                                        :filled (word-at ,nread))
+                (%read-for ,handle p nbytes ,slice ,nread))
+            (let ((,n (word-at ,nread)))
               (declare (type fixnum ,n))
               ,@commit
               ,n)))))))
@@ -179,11 +180,10 @@ returns the count, 0 at end of file."
           (let ((slice (if deadline (slice-ms deadline) +slice-ms+)))
             (declare (type fixnum slice))
             (cffi:with-foreign-pointer (nwritten 8)
-              (sb-sys:with-pinned-objects (vector)
+              (with-octets-pointer ((p nbytes) vector pos (- end pos) :direction :out)
                 (without-interrupts
-                  (core-result (%write-some handle (sb-sys:sap+ (sb-sys:vector-sap vector) pos)
-                                            (- end pos) slice nwritten)
-                               (sb-sys:sap-ref-word nwritten 0))))))
+                  (core-result (%write-some handle p nbytes slice nwritten)
+                               (word-at nwritten))))))
         (cond ((zerop code) (incf pos (the fixnum value)))
               ((= code +err-timeout+)
                ;; The first slice timed out: fix the deadline of the send timeout.
@@ -458,6 +458,8 @@ unless FINAL (nothing more belongs to it), when such bytes are undecodable."
                    ;; End of file: whatever is left (an incomplete sequence) is
                    ;; undecodable.
                    (let ((rest (- (io-iend io) (io-ipos io))))
+                     (when (and (null pieces) (zerop rest))
+                       (return (values (line-at-end-of-file) t)))
                      (setf (io-ipos io) (io-iend io))
                      (return (result (make-string rest :initial-element
                                                   (code-char +replacement-code+))
@@ -527,8 +529,7 @@ unless FINAL (nothing more belongs to it), when such bytes are undecodable."
   "Bind DATA to the simple octet vector under VECTOR and OFFSET to VECTOR's
 start in it, or DATA to NIL if VECTOR does not hold octets."
   `(if (typep ,vector '(array (unsigned-byte 8) (*)))
-       (sb-kernel:with-array-data ((,data ,vector) (,offset 0) (end-ignored nil))
-         (declare (ignore end-ignored))
+       (with-octet-storage (,data ,offset ,vector)
          ,@body)
        (let ((,data nil) (,offset 0))
          (declare (ignorable ,offset))
@@ -537,14 +538,15 @@ start in it, or DATA to NIL if VECTOR does not hold octets."
 (defun character-sequence-p (sequence stream)
   (if (vectorp sequence)
       (subtypep (array-element-type sequence) 'character)
-      (subtypep (%stream-element-type stream) 'character)))
+      (let ((type (%stream-element-type stream)))
+        (and (not (eq type :default)) (subtypep type 'character)))))
 
 (declaim (inline copy-octets))
 (defun copy-octets (to to-start from from-start n)
   "Copy N bytes of the simple octet vector FROM at FROM-START into TO at
 TO-START (bounds checked by the caller): a plain loop for a few bytes,
 which costs less than REPLACE's block copy there."
-  (declare (type octets to from) (type sb-int:index to-start from-start n)
+  (declare (type octets to from) (type index to-start from-start n)
            (optimize speed (safety 1)))
   (if (< n 16)
       (dotimes (k n)
@@ -556,12 +558,12 @@ which costs less than REPLACE's block copy there."
   "Read into the simple octet vector DATA from I below STOP (bounds checked
 by the caller): what is buffered first, then until STOP or end of file.
 Returns the index after the last byte stored."
-  (declare (type sock-io io) (type octets data) (type sb-int:index i stop)
+  (declare (type sock-io io) (type octets data) (type index i stop)
            (optimize speed (safety 1)))
   ;; What is buffered first.
   (let* ((pos (io-ipos io))
          (n (min (- (io-iend io) pos) (- stop i))))
-    (declare (type sb-int:index pos) (type fixnum n))
+    (declare (type index pos) (type fixnum n))
     (when (plusp n)
       (copy-octets data i (io-ibuf io) pos n)
       (setf (io-ipos io) (+ pos n) (io-char-start io) -1)
@@ -576,7 +578,7 @@ Returns the index after the last byte stored."
                           (if (plusp got)
                               (let* ((pos (io-ipos io))
                                      (k (min (- (io-iend io) pos) (- stop i))))
-                                (declare (type sb-int:index pos k))
+                                (declare (type index pos k))
                                 (copy-octets data i (io-ibuf io) pos k)
                                 (setf (io-ipos io) (+ pos k))
                                 k)
@@ -616,11 +618,11 @@ Returns the index after the last byte stored."
 
 (defun io-write-octets (io data i n)
   "Write N bytes of the simple octet vector DATA from I (bounds checked by the caller)."
-  (declare (type sock-io io) (type octets data) (type sb-int:index i n)
+  (declare (type sock-io io) (type octets data) (type index i n)
            (optimize speed (safety 1)))
   (if (< n (floor +output-buffer-size+ 2))
       (let ((obuf (io-output-room io n)) (pos (io-opos io)))
-        (declare (type octets obuf) (type sb-int:index pos))
+        (declare (type octets obuf) (type index pos))
         (copy-octets obuf pos data i n)
         (setf (io-opos io) (+ pos n)))
       (progn (io-flush io)
@@ -655,14 +657,8 @@ Returns the index after the last byte stored."
                       do (if (characterp e) (stream-write-char s e) (stream-write-byte s e)))))))))
     sequence))
 
-;; SBCL calls SB-GRAY:STREAM-READ-SEQUENCE; methods there skip
-;; trivial-gray-streams' keyword-parsing trampoline (half the cost of a small
-;; READ-SEQUENCE). The trivial-gray-streams generics get the same methods.
-(defmethod sb-gray:stream-read-sequence ((s usocket-stream) sequence &optional (start 0) end)
-  (stream-read-sequence* s sequence start end))
-
-(defmethod sb-gray:stream-write-sequence ((s usocket-stream) sequence &optional (start 0) end)
-  (stream-write-sequence* s sequence start end))
+;; SBCL: methods on SB-GRAY's generics too (see impl/gray.lisp).
+(define-direct-sequence-methods usocket-stream stream-read-sequence* stream-write-sequence*)
 
 (defmethod trivial-gray-streams:stream-read-sequence ((s usocket-stream) sequence start end &key)
   (stream-read-sequence* s sequence start end))

@@ -176,9 +176,9 @@ socket among them signals INVALID-HANDLE-ERROR, as the core does."
         (loop
           (let ((slice (if (plusp buffered) 0 (slice-ms deadline))))
             (with-committed-call (code value message errno)
-                ((sb-sys:with-pinned-objects (handles states)
-                   (%wait-for-input (sb-sys:vector-sap handles) n slice
-                                    (sb-sys:vector-sap states) count remaining))
+                ((with-vector-pointer (hp handles :uint64 :direction :out)
+                   (with-vector-pointer (sp states :uint8 :direction :in)
+                     (%wait-for-input hp n slice sp count remaining)))
                  (cffi:mem-ref count :size))
               (unless (zerop code)
                 ;; A socket closed (by another thread) during the wait.
@@ -242,10 +242,9 @@ reset those the previous wait set). Returns the list of ready sockets."
           (setf deadline (deadline-after timeout)))
         (loop
           (with-committed-call (code value message errno)
-              ((sb-sys:with-pinned-objects (ready scratch)
-                 (%wait-list-wait handle slice (sb-sys:vector-sap ready) cap
-                                  (sb-sys:vector-sap scratch)
-                                  (sb-sys:sap+ (sb-sys:vector-sap scratch) 8)))
+              ((with-vector-pointer (rp ready :uint64 :direction :in)
+                 (with-vector-pointer (sp scratch :uint64 :direction :in)
+                   (%wait-list-wait handle slice rp cap sp (cffi:inc-pointer sp 8))))
                (aref scratch 0))
             (unless (zerop code)
               (signal-status code message errno :socket nil))

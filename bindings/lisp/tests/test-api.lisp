@@ -19,14 +19,14 @@
         ((fboundp symbol) :function)
         ((constantp symbol) :constant)
         ((find-class symbol nil) (if (subtypep symbol 'condition) :condition :class))
-        ((or (boundp symbol) (eq (sb-int:info :variable :kind symbol) :special)) :variable)
+        ((or (boundp symbol) (special-variable-p symbol)) :variable)
         (t :other)))
 
 (defun our-lambda-list (symbol)
-  (cond ((macro-function symbol) (sb-kernel:%fun-lambda-list (macro-function symbol)))
+  (cond ((macro-function symbol) (macro-lambda-list symbol))
         ((typep (fdefinition symbol) 'generic-function)
-         (sb-mop:generic-function-lambda-list (fdefinition symbol)))
-        (t (sb-kernel:%fun-lambda-list (fdefinition symbol)))))
+         (gf-lambda-list (fdefinition symbol)))
+        (t (function-lambda-list (fdefinition symbol)))))
 
 (defun lambda-list-shape (list)
   "(required optional rest-p (keys...) allow-other-keys-p) of a lambda list,
@@ -104,7 +104,7 @@ its variables as strings (a destructuring pattern counts as one required)."
               (sort extra #'string<))))
 
 (deftest get-host-name-is-this-machines
-  (is-equal (machine-instance) (get-host-name)))
+  (is-equal (machine-host-name) (get-host-name)))
 
 (deftest connect-timeouts-of-0.8.9
   (with-sockets (listener client server)

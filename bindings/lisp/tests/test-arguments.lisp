@@ -100,8 +100,9 @@ with a message); SOCKET, when given, must be in its USOCKET-SOCKET slot."
     (is (null (socket-option client :receive-timeout)))
     (is (null (socket-option client :send-timeout)))
     ;; An infinite timeout is none.
-    (setf (socket-option client :receive-timeout) sb-ext:double-float-positive-infinity)
-    (is (null (socket-option client :receive-timeout)))
+    (when (positive-infinity)           ; CLISP's floats have none
+      (setf (socket-option client :receive-timeout) (positive-infinity))
+      (is (null (socket-option client :receive-timeout))))
     (setf (socket-option client :receive-timeout) 0)
     (is (null (socket-option client :receive-timeout)))))
 

@@ -346,7 +346,7 @@
     ;; Finalizers run after a GC, on SBCL's finalizer thread: a bounded wait.
     (loop repeat 200
           until (<= (open-handles) before)
-          do (sb-ext:gc :full t)
+          do (full-gc)
              (sleep 0.01))
     (is (<= (open-handles) before) "the dropped listeners were closed")))
 
@@ -365,7 +365,7 @@
       (is (and c (search "/no/such/libusocket.so" (princ-to-string c)))
           "a variable naming nothing is an error, not a silent fallback")))
   ;; In a fresh image, the variable is what gets loaded.
-  (let* ((copy (format nil "/tmp/usocket-cffi-lib-~D.so" (sb-unix:unix-getpid))))
+  (let* ((copy (format nil "/tmp/usocket-cffi-lib-~D.so" (getpid))))
     (unwind-protect
          (progn
            (uiop:copy-file (usocket-cffi::repository-library) copy)

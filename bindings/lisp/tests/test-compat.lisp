@@ -22,7 +22,7 @@ its condition.lisp exports at load time)."
             append (mapcar #'symbol-name (cdr clause)))))
 
 (deftest exports-everything-usocket-exports
-  (unless (probe-file *usocket-source*)
+  (unless (directory-exists-p *usocket-source*)
     (fail "usocket's source is not installed at ~A" *usocket-source*))
   (let ((names (append (usocket-exports)
                        '("INTERRUPTED-CONDITION" "NS-TRY-AGAIN-CONDITION" "NS-HOST-NOT-FOUND-ERROR"
@@ -32,7 +32,7 @@ its condition.lisp exports at load time)."
       (multiple-value-bind (symbol status) (find-symbol name :usocket-cffi)
         (is (eq status :external) (format nil "~A is exported" name))
         (is (or (fboundp symbol) (boundp symbol) (find-class symbol nil)
-                (eq (sb-int:info :variable :kind symbol) :special) ; *remote-host*: unbound, as usocket
+                (special-variable-p symbol) ; *remote-host*: unbound, as usocket
                 (macro-function symbol))
             (format nil "~A is defined" name))))))
 
@@ -105,7 +105,7 @@ table): exact names, not substrings."
       (let ((lines (program-lines ours)))
         (is (member "impl: USOCKET-CFFI" lines :test #'string=) (format nil "~S" lines))
         (is (member "tcp: HELLO USOCKET" lines :test #'string=) (format nil "~S" lines))
-        (if (probe-file *usocket-source*)
+        (if (directory-exists-p *usocket-source*)
             (multiple-value-bind (theirs code2) (run-lisp (list "--load" program))
               (is (zerop code2) (format nil "the program failed on usocket: ~A" theirs))
               (is-equal (program-lines theirs) (remove "impl: USOCKET-CFFI" lines :test #'string=)))

@@ -9,7 +9,7 @@
   (merge-pathnames "../../include/usocket.h" *lisp-dir*))
 
 (defun read-file (path)
-  (with-open-file (in path :external-format :utf-8)
+  (with-open-file (in path :external-format (utf-8))
     (let ((s (make-string (file-length in))))
       (subseq s 0 (read-sequence s in)))))
 
@@ -163,7 +163,7 @@
     (is (string= expected committed)
         "src/constants.lisp is out of date: run sbcl --script bindings/lisp/gen-constants.lisp"))
   ;; No status code or option number is spelled as a bare literal outside it.
-  (dolist (file (directory (merge-pathnames "src/*.lisp" *lisp-dir*)))
+  (dolist (file (directory (merge-pathnames "src/**/*.lisp" *lisp-dir*)))
     (unless (string= (pathname-name file) "constants")
       (let ((text (read-file file)))
         (loop for needle in '(":code -" ":errno 1" ":errno 2" ":errno 9" "(eql code -" "(= code -")
@@ -173,7 +173,7 @@
 
 (defun c-layout (struct fields)
   "sizeof STRUCT and offsetof each of FIELDS, from the C compiler."
-  (let* ((dir (format nil "/tmp/usocket-cffi-layout-~D/" (sb-unix:unix-getpid)))
+  (let* ((dir (format nil "/tmp/usocket-cffi-layout-~D/" (getpid)))
          (c (concatenate 'string dir "layout.c"))
          (exe (concatenate 'string dir "layout")))
     (ensure-directories-exist dir)
@@ -192,7 +192,7 @@
              (loop for line = (read-line in nil) while line collect (parse-integer line))))
       (ignore-errors (delete-file c))
       (ignore-errors (delete-file exe))
-      (ignore-errors (sb-ext:delete-directory dir)))))
+      (ignore-errors (delete-directory dir)))))
 
 (defun cffi-layout (struct fields)
   (cons (cffi:foreign-type-size `(:struct ,struct))

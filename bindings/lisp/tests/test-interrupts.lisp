@@ -27,7 +27,7 @@ throw out of it, and return the seconds from INTERRUPT-THREAD to the throw."
                             :not-interrupted)))))
     (let-it-block)
     (let ((sent (get-internal-real-time)))
-      (sb-thread:interrupt-thread thread (lambda ()
+      (interrupt-thread thread (lambda ()
                                            (setf received (get-internal-real-time))
                                            (throw 'interrupted :interrupted)))
       (let ((result (join thread 5)))
@@ -67,12 +67,16 @@ throw out of it, and return the seconds from INTERRUPT-THREAD to the throw."
     (check-interruptible (socket-receive udp nil nil))))
 
 (deftest interrupt-that-returns-lets-the-read-go-on
+  (unless (returning-interrupts-run-p)
+    (skip "~A does not run an interrupt function that returns normally in a ~
+           thread blocked in a read (measured: none of 4 ran in 0.9 s; one that ~
+           throws runs within 0.2 s)" (lisp-implementation-type)))
   (with-pair (client server)
     (let* ((ran 0)
            (reader (spawn "reader" (lambda () (read-line (socket-stream server))))))
       (let-it-block)
       (dotimes (i 3)
-        (sb-thread:interrupt-thread reader (lambda () (incf ran))))
+        (interrupt-thread reader (lambda () (incf ran))))
       (send-line (socket-stream client) "after interrupts")
       (is-equal "after interrupts" (join reader))
       (is-equal 3 ran))))
@@ -80,9 +84,9 @@ throw out of it, and return the seconds from INTERRUPT-THREAD to the throw."
 (deftest with-timeout-around-a-blocked-read
   (with-pair (client server)
     (multiple-value-bind (seconds result)
-        (timed (handler-case (sb-ext:with-timeout 0.3
+        (timed (handler-case (with-timeout-signalled 0.3
                                (read-line (socket-stream server)))
-                 (sb-ext:timeout () :timed-out)))
+                 (timeout-signal () :timed-out)))
       (is-equal :timed-out result)
       (is (<= 0.25 seconds (+ 0.3 *interrupt-limit*)) (format nil "took ~,3F s" seconds)))
     (send-line (socket-stream client) "next")
@@ -93,7 +97,7 @@ throw out of it, and return the seconds from INTERRUPT-THREAD to the throw."
     (let ((reader (spawn "reader" (lambda () (read-line (socket-stream server))))))
       (let-it-block)
       (let ((start (get-internal-real-time)))
-        (sb-thread:terminate-thread reader)
+        (terminate-thread reader)
         (join reader 5)
         (is (<= (elapsed-seconds start) (+ *interrupt-limit* 0.05))))
       ;; Nothing is left locked in the core: the socket still works.
@@ -113,39 +117,6 @@ throw out of it, and return the seconds from INTERRUPT-THREAD to the throw."
         (is-equal :closed (join reader 5))
         (is (<= (elapsed-seconds start) 0.25))))))
 
-(deftest sigint-interrupts-a-blocked-read
-  ;; C-c: SIGINT to an SBCL process blocked in a read, in a child process.
-  (let* ((script (namestring (merge-pathnames "tests/sigint-child.lisp" *lisp-dir*)))
-         (process (sb-ext:run-program "sbcl" (list "--noinform" "--non-interactive"
-                                                   "--no-userinit" "--no-sysinit"
-                                                   "--load" script)
-                                      :search t :output :stream :error :output :wait nil
-                                      :environment (append (list (format nil "USOCKET_CFFI_DIR=~A"
-                                                                         (namestring *lisp-dir*)))
-                                                           (sb-ext:posix-environ))))
-         (out (sb-ext:process-output process)))
-    (unwind-protect
-         (let ((lines '()))
-           ;; Wait (bounded by the child's own output) for it to be reading.
-           (loop for line = (read-line out nil nil)
-                 while line
-                 do (push line lines)
-                 until (search "blocking" line))
-           (is (and lines (search "blocking" (first lines))) (format nil "child: ~S" lines))
-           (let-it-block)
-           (let ((start (get-internal-real-time)))
-             (sb-ext:process-kill process sb-unix:sigint)
-             (let ((line (loop for line = (read-line out nil nil)
-                               while line
-                               when (search "interrupted" line) return line)))
-               (is line "the child saw the interrupt")
-               (is (<= (elapsed-seconds start) (+ *interrupt-limit* 0.1))
-                   (format nil "SIGINT took ~,3F s" (elapsed-seconds start))))))
-      (when (sb-ext:process-alive-p process)
-        (sb-ext:process-kill process sb-unix:sigkill))
-      (sb-ext:process-wait process)
-      (sb-ext:process-close process))))
-
 (deftest gc-storm-during-blocking-calls
   (with-pair (client server)
     (with-pair (c2 s2 :element-type '(unsigned-byte 8))
@@ -154,7 +125,7 @@ throw out of it, and return the seconds from INTERRUPT-THREAD to the throw."
              (storm (spawn "gc storm"
                            (lambda ()
                              (loop repeat 100000 until stop
-                                   do (sb-ext:gc :full t) (incf gcs)))))
+                                   do (full-gc) (incf gcs)))))
              (lines 40)
              (writer (spawn "writer"
                             (lambda ()

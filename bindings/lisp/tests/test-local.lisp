@@ -4,10 +4,10 @@
 (in-package #:usocket-cffi-tests)
 
 (defun temp-socket-path (tag)
-  (format nil "/tmp/usocket-cffi-~A-~D-~D.sock" tag (sb-unix:unix-getpid) (random 1000000)))
+  (format nil "/tmp/usocket-cffi-~A-~D-~D.sock" tag (getpid) (random 1000000)))
 
 (defun abstract-name (tag)
-  (format nil "@usocket-cffi-~A-~D-~D" tag (sb-unix:unix-getpid) (random 1000000)))
+  (format nil "@usocket-cffi-~A-~D-~D" tag (getpid) (random 1000000)))
 
 (defmacro with-local-pair ((client server path &rest connect-args) &body body)
   "A local listener on PATH (a string), a client connected to it, the accepted server side."
@@ -19,7 +19,7 @@
        ,@body)))
 
 (deftest local-stream-sockets
-  (dolist (native '(nil t))
+  (dolist (native (native-stream-kinds))
     (let ((usocket-cffi::*native-streams* native)
           (path (temp-socket-path "stream")))
       (with-local-pair (client server path)
@@ -48,11 +48,11 @@
   (let ((path (temp-socket-path "cred")))
     (with-local-pair (client server path)
       (multiple-value-bind (pid uid gid) (get-peer-credentials server)
-        (is-equal (sb-unix:unix-getpid) pid)
-        (is-equal (sb-unix:unix-getuid) uid)
+        (is-equal (getpid) pid)
+        (is-equal (getuid) uid)
         (is (integerp gid)))
       (multiple-value-bind (pid) (get-peer-credentials client)
-        (is-equal (sb-unix:unix-getpid) pid)))))
+        (is-equal (getpid) pid)))))
 
 (deftest local-abstract-names
   (let ((name (abstract-name "abs")))

@@ -14,7 +14,8 @@
 ;;;; Only ASDF, UIOP and bordeaux-threads are used here, so that other
 ;;;; implementations than SBCL can be added; what is SBCL's own is marked.
 
-(require :asdf)
+#+clisp (require "asdf")
+#-clisp (require :asdf)
 
 ;; Every fasl goes to UPR_CACHE (per implementation of usocket), set before
 ;; anything is compiled; bordeaux-threads first, for the tests' time limits.
@@ -29,9 +30,16 @@
 
 (defpackage #:usocket-programs
   (:use #:common-lisp)
-  (:export #:env #:impl #:tmp-file #:quietly #:load-systems #:report #:run-test
+  (:export #:with-time-limit #:env #:impl #:tmp-file #:quietly #:load-systems #:report #:run-test
            #:detail #:finish #:*program-timeout*))
 (in-package #:usocket-programs)
+
+(defmacro with-time-limit ((seconds) &body body)
+  "BODY under bordeaux-threads' WITH-TIMEOUT, or, in a Lisp without threads
+(Debian's CLISP), with no limit of its own (run.sh's process limit bounds it)."
+  `(if bt:*supports-threads-p*
+       (bt:with-timeout (,seconds) ,@body)
+       (progn ,@body)))
 
 (defun env (name &optional default)
   (let ((value (uiop:getenv name)))
@@ -109,9 +117,9 @@ or signals: an error or a timeout is a failure."
   (multiple-value-bind (status reason)
       (handler-case
           (progn
-            (setf *test-thread* (bt:current-thread)) ; global: seen by every thread
+            (setf *test-thread* (and bt:*supports-threads-p* (bt:current-thread))) ; global: seen by every thread
             (unwind-protect
-                 (bt:with-timeout (timeout)
+                 (with-time-limit (timeout)
                    (handler-bind ((warning #'muffle-warning))
                      (funcall function)))
               (setf *test-thread* nil)))

@@ -41,7 +41,11 @@ if [ -z "${UPR_INSIDE:-}" ]; then
   # (ECL, CLISP and ABCL: add a case here and in lisp_cmd below.)
   case "$LISP" in
     sbcl) lisp_package=sbcl ;;
-    *) echo "run.sh: no support for LISP=$LISP yet (sbcl only)"; echo "0 passed, 1 failed"; exit 2 ;;
+    ecl) lisp_package=ecl ;;
+    clisp) lisp_package=clisp ;;
+    abcl) lisp_package="abcl libjna-java"
+          CLASSPATH=/usr/share/java/jna.jar${CLASSPATH:+:$CLASSPATH}; export CLASSPATH ;;
+    *) echo "run.sh: no support for LISP=$LISP (sbcl, ecl, clisp, abcl)"; echo "0 passed, 1 failed"; exit 2 ;;
   esac
 
   # Debian packages: the programs, usocket (the control), the test framework,
@@ -158,6 +162,9 @@ fi
 lisp_cmd() {
   case "$LISP" in
     sbcl) echo "sbcl --noinform --non-interactive --no-userinit --no-sysinit --load" ;;
+    ecl) echo "ecl -norc --load" ;;
+    clisp) echo "clisp -norc -q" ;;
+    abcl) echo "abcl --noinform --noinit --batch --load" ;;
   esac
 }
 
@@ -198,8 +205,16 @@ skip_group() { # group impl reason
 
 : > "$tmp/details"
 echo "== programs: Hunchentoot, Drakma, cl+ssl"
-run programs native programs.lisp 240
-run programs compat programs.lisp 240
+if [ "$LISP" = sbcl ]; then
+  run programs native programs.lisp 240
+  run programs compat programs.lisp 240
+else
+  # Their non-SBCL paths use the implementation's own socket objects on
+  # usocket:socket (sb-bsd-sockets on ECL, socket:socket-options on CLISP),
+  # which compat does not give there yet (README, Implementations).
+  skip_group programs native "Hunchentoot/Drakma/cl+ssl tests are SBCL-only so far"
+  skip_group programs compat "Hunchentoot/Drakma/cl+ssl tests are SBCL-only so far"
+fi
 
 echo "== usocket 0.8.3's suite (Debian's test/)"
 if [ -n "${UPR_NAMESPACE:-}" ]; then

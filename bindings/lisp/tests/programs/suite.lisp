@@ -86,9 +86,9 @@ Reported SKIP when they fail, PASS when they pass; never counted as failures.")
                   (passed
                     (handler-case
                         (progn
-                          (setf *test-thread* (bt:current-thread))
+                          (setf *test-thread* (and bt:*supports-threads-p* (bt:current-thread)))
                           (unwind-protect
-                               (bt:with-timeout (*suite-test-timeout*)
+                               (with-time-limit (*suite-test-timeout*)
                                  (let ((*standard-output* out))
                                    (rt::do-entry entry out)))
                             (setf *test-thread* nil)))

@@ -1,0 +1,41 @@
+;;;; Implementation-specific: the implementation's own socket stream, for
+;;;; usocket-cffi/compat (see fd-stream.lisp for SBCL's SB-SYS:FD-STREAM).
+;;;;
+;;;; On SBCL, *NATIVE-STREAMS* gives stream sockets an SB-SYS:FD-STREAM on a
+;;;; descriptor from usocket_dup_fd (fd-stream.lisp, loaded on SBCL only).
+;;;; Elsewhere there is no native stream yet: stream sockets have the
+;;;; binding's Gray stream, and these stand-ins say so.
+
+(in-package #:usocket-cffi)
+
+(defun native-streams-supported-p ()
+  "Whether this Lisp gets native streams with *NATIVE-STREAMS*."
+  #+sbcl t
+  #-sbcl nil)
+
+(defparameter +native-condition-map+
+  #+sbcl
+  (remove nil
+          (list (cons 'sb-sys:io-timeout 'timeout-error) ; an fd-stream's read timeout
+                (cons 'sb-ext:timeout 'timeout-error)
+                (let ((broken-pipe (find-symbol "BROKEN-PIPE" "SB-INT")))
+                  (and broken-pipe (cons broken-pipe 'connection-aborted-error)))))
+  #-sbcl '()
+  "The implementation's own conditions (from native streams) and the usocket
+class each becomes inside WITH-MAPPED-CONDITIONS, as native usocket maps them.")
+
+#-sbcl
+(progn
+  (defun native-stream-p (stream)
+    (declare (ignore stream))
+    nil)
+  (defun native-buffered-input-p (stream)
+    (declare (ignore stream))
+    nil)
+  (defun set-native-stream-timeout (stream seconds)
+    (declare (ignore stream seconds))
+    nil)
+  (defun make-native-stream (usocket element-type external-format timeout)
+    (declare (ignore usocket element-type external-format timeout))
+    (error 'unsupported :feature "Native socket streams"
+                        :context (lisp-implementation-type))))
