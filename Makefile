@@ -12,7 +12,7 @@ MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 EXAMPLES := $(patsubst examples-c/%.c,build/examples/%,$(wildcard examples-c/*.c))
 CTESTS   := $(patsubst tests/c/%.c,build/ctests/%,$(wildcard tests/c/*.c))
 
-.PHONY: all setup build header examples ctests test test-rust test-c test-examples test-python test-lisp \
+.PHONY: all setup build header examples ctests test test-rust test-c test-examples test-python test-lisp test-lisp-impls \
         demo bench install uninstall clean
 
 all: build
@@ -57,6 +57,13 @@ test-python: build
 	./bindings/python/run-tests.sh
 test-lisp: build
 	./bindings/lisp/run-tests.sh
+# The binding's tests on ECL, CLISP and ABCL (issue 12, in progress: not yet
+# in `make test`; ECL failed once in four runs with an unhandled decoding
+# error in a server thread).
+test-lisp-impls: build
+	./bindings/lisp/run-tests.sh ecl
+	./bindings/lisp/run-tests.sh clisp
+	./bindings/lisp/run-tests.sh abcl
 
 # The demo: a server on the core, with a C, a Python and a Lisp client.
 demo: setup build examples

@@ -25,12 +25,6 @@ stage fuzz       180 ./fuzz/run.sh
 stage examples   180 make --no-print-directory test-examples
 stage python     300 ./bindings/python/run-tests.sh
 stage lisp       400 ./bindings/lisp/run-tests.sh
-# The same binding tests on the other Lisps Debian packages (the runner
-# installs them; CLISP has no threads, so what needs threads is skipped there
-# with the reason). Their compiled files are cached between stages.
-stage lisp-ecl   480 ./bindings/lisp/run-tests.sh ecl
-stage lisp-clisp 360 ./bindings/lisp/run-tests.sh clisp
-stage lisp-abcl  540 ./bindings/lisp/run-tests.sh abcl
 # Real usocket programs (Hunchentoot, Drakma, cl+ssl) and usocket's 0.8.3 and
 # 0.8.9 suites, on usocket-cffi/compat and on native usocket as the control.
 stage programs   600 ./bindings/lisp/tests/programs/run.sh sbcl
