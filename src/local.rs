@@ -284,14 +284,7 @@ pub fn connect(path: Option<&str>, opts: &ConnectOptions) -> Result<Arc<Socket>>
         if opts.datagram {
             sock.connect(&remote.addr).map_err(|e| Error::from_io(e, &format!("connecting to {:?}", remote.text)))?;
         } else {
-            let bound_ms = if opts.connect_timeout_ms > 0 {
-                opts.connect_timeout_ms
-            } else if opts.timeout_ms > 0 {
-                opts.timeout_ms
-            } else {
-                -1
-            };
-            connect_stream(&sock, remote, Deadline::after_ms(bound_ms))?;
+            connect_stream(&sock, remote, Deadline::after_ms(opts.connect_bound_ms()))?;
         }
     }
     let kind = if opts.datagram { Kind::Datagram } else { Kind::Stream };

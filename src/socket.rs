@@ -13,15 +13,13 @@
 
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use parking_lot::Mutex;
-
-use std::net::{IpAddr, SocketAddr};
-
 use socket2::Domain;
 
 use crate::address::resolve_local;
@@ -85,7 +83,7 @@ pub struct Socket {
     lists: Mutex<Vec<Weak<dyn Membership>>>,
     /// The socket's address family, learnt on first need (datagram sends).
     pub(crate) is_ipv4: once_cell::sync::OnceCell<bool>,
-    /// the socket file this socket created (Unix-domain), removed on close.
+    /// The socket file this socket created (Unix-domain), removed on close.
     pub(crate) bound_file: Mutex<Option<crate::local::BoundFile>>,
 }
 
@@ -162,7 +160,7 @@ impl Socket {
     }
 
     /// Closes the descriptor of a socket nobody else holds and keeps its
-    /// allocation for `shared`.
+    /// allocation for `make`.
     fn recycle(mut this: Arc<Socket>) {
         let Some(s) = Arc::get_mut(&mut this) else { return };
         // SAFETY: `fd_open` says the descriptor is still ours, and it is
@@ -425,6 +423,20 @@ impl Default for ConnectOptions {
             nodelay: true,
             local_host: None,
             local_port: 0,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// How long a stream connect may take: `connect_timeout_ms`, else
+    /// `timeout_ms`, else as long as the OS tries (-1).
+    pub(crate) fn connect_bound_ms(&self) -> i64 {
+        if self.connect_timeout_ms > 0 {
+            self.connect_timeout_ms
+        } else if self.timeout_ms > 0 {
+            self.timeout_ms
+        } else {
+            -1
         }
     }
 }

@@ -69,15 +69,7 @@ pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Arc<Socke
 /// (< 0 forever, 0 no wait) instead of the options' timeouts.
 pub fn connect_within(host: &str, port: u16, opts: &ConnectOptions, timeout_ms: Option<i64>) -> Result<Arc<Socket>> {
     let addrs = resolve(host)?;
-    let bound = if let Some(ms) = timeout_ms {
-        ms.max(-1)
-    } else if opts.connect_timeout_ms > 0 {
-        opts.connect_timeout_ms
-    } else if opts.timeout_ms > 0 {
-        opts.timeout_ms
-    } else {
-        -1
-    };
+    let bound = timeout_ms.map_or_else(|| opts.connect_bound_ms(), |ms| ms.max(-1));
     let mut last: Option<Error> = None;
     for ip in addrs {
         let local = match local_for(&ip, opts.local_host.as_deref(), opts.local_port) {
