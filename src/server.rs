@@ -148,7 +148,7 @@ impl Drop for Mark {
 }
 
 /// Reports a problem on stderr, at most a few lines a second.
-fn report(what: &str) {
+pub(crate) fn report(what: &str) {
     static WINDOW: AtomicU64 = AtomicU64::new(0);
     static COUNT: AtomicU64 = AtomicU64::new(0);
     static START: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);

@@ -146,7 +146,7 @@ pub(crate) fn handler(
                     if client.is_local() { usocket_address::LOCAL } else { usocket_address::from_socket_addr(peer) };
                 let handle = match registry::register_socket(client) {
                     Ok(h) => Registered(h),
-                    Err(e) => return eprintln!("usocket server: a client could not be registered: {e}"),
+                    Err(e) => return crate::server::report(&format!("a client could not be registered: {e}")),
                 };
                 // SAFETY: the caller gave this function for this purpose;
                 // `peer` lives for the call.
