@@ -13,7 +13,8 @@
 # writes everything (with details) to the results file ($UPR_RESULTS, else
 # target/lisp-programs/results-LISP.txt), and ends with compat's
 # "N passed, N failed". Exits non-zero if anything fails: compat where the
-# control passes, or the control itself.
+# control passes, or (on SBCL) the control itself; native usocket's own
+# failures on ECL, CLISP and ABCL are listed, not fatal.
 #
 # Everything runs on loopback inside a network namespace (unshare -n -m, as
 # root) in which common-lisp.net is 127.0.0.1 with an HTTP responder on port
@@ -205,16 +206,11 @@ skip_group() { # group impl reason
 
 : > "$tmp/details"
 echo "== programs: Hunchentoot, Drakma, cl+ssl"
-if [ "$LISP" = sbcl ]; then
-  run programs native programs.lisp 240
-  run programs compat programs.lisp 240
-else
-  # Their non-SBCL paths use the implementation's own socket objects on
-  # usocket:socket (sb-bsd-sockets on ECL, socket:socket-options on CLISP),
-  # which compat does not give there yet (README, Implementations).
-  skip_group programs native "Hunchentoot/Drakma/cl+ssl tests are SBCL-only so far"
-  skip_group programs compat "Hunchentoot/Drakma/cl+ssl tests are SBCL-only so far"
-fi
+# ECL compiles through C and ABCL on the JVM: a cold load of Hunchentoot,
+# Drakma and cl+ssl takes minutes there (the fasls are cached in UPR_CACHE).
+case "$LISP" in sbcl) plimit=240 ;; clisp) plimit=300 ;; *) plimit=600 ;; esac
+run programs native programs.lisp $plimit
+run programs compat programs.lisp $plimit
 
 echo "== usocket 0.8.3's suite (Debian's test/)"
 if [ -n "${UPR_NAMESPACE:-}" ]; then
@@ -240,7 +236,7 @@ fi
 
 # ---------------------------------------------------------------- summary
 summary=$tmp/summary
-awk -F'\t' -v started="$UPR_STARTED" -v now="$(date +%s)" '
+awk -F'\t' -v started="$UPR_STARTED" -v now="$(date +%s)" -v lisp="$LISP" '
   { status[$1 SUBSEP $2 SUBSEP $3] = $4
     if (!(($1 SUBSEP $3) in seen)) { seen[$1 SUBSEP $3] = 1; order[++n] = $1 SUBSEP $3 }
     if ($2 == "compat") { c[$4]++; cg[$1, $4]++ } else { k[$4]++; kg[$1, $4]++; control[$1] = $2 }
@@ -264,6 +260,14 @@ awk -F'\t' -v started="$UPR_STARTED" -v now="$(date +%s)" '
       c["PASS"], c["FAIL"] + missing, c["SKIP"], regress + missing
     printf "run time: %d s\n", now - started
     printf "%d passed, %d failed\n", c["PASS"], c["FAIL"] + missing
+    # On SBCL the control (native usocket) must pass: a failure there means the
+    # harness or the machine is broken. Elsewhere native usocket has failures
+    # of its own (issue 12: hangs, raw conditions, broken UDP); they are
+    # listed above, and only the failures of compat fail the run.
+    if (lisp != "sbcl" && control_fail > 0) {
+      printf "(%d failures of native usocket on %s: listed, not fatal off SBCL)\n", control_fail, lisp
+      control_fail = 0
+    }
     exit (regress + missing + control_fail + c["FAIL"] > 0) ? 1 : 0
   }' "$results" > "$summary"
 rc=$?
