@@ -8,6 +8,12 @@ SOCKET-ACCEPT on this thread, or globally) get an SB-SYS:FD-STREAM as their
 SOCKET-STREAM, as native usocket's on SBCL; otherwise the binding's own Gray
 stream. usocket-cffi/compat sets it to T.")
 
+(defvar *native-socket-objects* nil
+  "When true, SOCKET of a stream socket gives the implementation's own socket
+object where the binding has one for this Lisp (NATIVE-SOCKET-OBJECT), as
+native usocket does, for programs that set options through it (Hunchentoot).
+usocket-cffi/compat sets it to T.")
+
 (defclass usocket ()
   ((socket :initarg :socket :accessor socket-handle
            :documentation "The core's handle (an integer). See SOCKET for what
@@ -34,7 +40,10 @@ gave it; also the socket's SO_RCVTIMEO.")
    (element-type :initarg :element-type :initform 'character)
    (external-format :initarg :external-format :initform :utf-8)
    (native-p :initarg :native-p :initform *native-streams* :reader native-stream-socket-p
-             :documentation "Whether its stream is an SB-SYS:FD-STREAM (see fd-stream.lisp)."))
+             :documentation "Whether its stream is an SB-SYS:FD-STREAM (see fd-stream.lisp).")
+   (native-object :initform nil :accessor native-object
+                  :documentation "The implementation's own socket object SOCKET gives, once
+made (see NATIVE-SOCKET-OBJECT)."))
   (:documentation "A connected TCP socket. Close it with SOCKET-CLOSE or by
 closing its stream."))
 
