@@ -6,5 +6,6 @@
 (load (merge-pathnames "hlisp.lisp" *load-truename*))
 (in-package #:usocket-hardening)
 (format t "usocket-cffi loads on ~A ~A (core ~A)~%" (implementation-name)
-        (lisp-implementation-version) (usocket-cffi:core-version))
+        (let ((v (lisp-implementation-version))) (subseq v 0 (position #\Space v)))
+        (usocket-cffi:core-version))
 (exit-lisp 0)

@@ -187,14 +187,19 @@ fi
 ECL_RUN=("${ECL:-ecl}" -norc --load)
 CLISP_RUN=("${CLISP:-clisp}" -norc -q)
 ABCL_RUN=(env "CLASSPATH=/usr/share/java/jna.jar${CLASSPATH:+:$CLASSPATH}" "${ABCL:-abcl}" --noinform --noinit --batch --load)
-# fasls_fresh IMPL: ASDF's cache of this tree's bindings/lisp for IMPL exists
-# and nothing there is newer than its newest fasl.
+# fasls_fresh IMPL: ASDF's cache of this tree's bindings/lisp/src for IMPL
+# exists and every source file compiled there (not SBCL's fd-stream.lisp
+# elsewhere) is older than its compiled file.
 fasls_fresh() {
-    local dir newest
+    local dir src f
     dir=$(ls -d "${XDG_CACHE_HOME:-$HOME/.cache}/common-lisp/$1"-*"$ROOT/bindings/lisp/src" 2> /dev/null | head -1)
     [ -n "$dir" ] || return 1
-    newest=$(ls -t "$dir"/* 2> /dev/null | head -1)
-    [ -n "$newest" ] && [ -z "$(find "$ROOT/bindings/lisp/src" "$ROOT/bindings/lisp/usocket-cffi.asd" -newer "$newest" | head -1)" ]
+    for src in $(cd "$ROOT/bindings/lisp/src" && find . -name '*.lisp'); do
+        for f in "$dir/${src%.lisp}".*; do
+            [ -e "$f" ] || continue
+            [ "$f" -nt "$ROOT/bindings/lisp/src/$src" ] || return 1
+        done
+    done
 }
 # other_lisp IMPL LIMIT: runs faults.lisp on IMPL as part faults-lisp-IMPL,
 # after a load check (which fills a cold fasl cache) when the cache is not fresh.
@@ -204,7 +209,9 @@ other_lisp() {
     want "faults-lisp-$impl" || return 0
     case $impl in ecl) exe=${ECL:-ecl} ;; clisp) exe=${CLISP:-clisp} ;; abcl) exe=${ABCL:-abcl} ;; esac
     if ! command -v "$exe" > /dev/null 2>&1 || { [ "$impl" = abcl ] && [ ! -f /usr/share/java/jna.jar ]; }; then
-        broken "faults-lisp-$impl" "$exe is not installed (Debian packages: $impl${exe%abcl}$( [ "$impl" = abcl ] && echo ', libjna-java'); bindings/lisp/run-tests.sh $impl installs them)"
+        local pkgs=$impl
+        [ "$impl" = abcl ] && pkgs="abcl and libjna-java (/usr/share/java/jna.jar)"
+        broken "faults-lisp-$impl" "$exe is not installed (Debian: $pkgs; bindings/lisp/run-tests.sh $impl installs it)"
         return
     fi
     if ! fasls_fresh "$impl"; then
