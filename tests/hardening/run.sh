@@ -4,7 +4,7 @@
 # Python, SIGPIPE in a C host); hostile peers against the C, Python and Lisp
 # socket servers. Loopback only; every part under a time limit.
 #
-#   tests/hardening/run.sh          the default run (about 2 minutes): soaks of
+#   tests/hardening/run.sh          the default run (about 3 minutes): soaks of
 #                                   5,000 cycles per runtime
 #   tests/hardening/run.sh soak     the long run (several minutes): soaks of
 #                                   100,000 cycles per runtime, an unpaced
