@@ -27,10 +27,14 @@
 ;;; as usocket-cffi/compat gives them to real programs (not run by run.sh;
 ;;; for comparing the two kinds of stream against the same table).
 (when (equal (getenv "USOCKET_HARDENING_LISP_NATIVE") "1")
-  (if (boundp 'usocket-cffi::*native-streams*)
-      (setf (symbol-value 'usocket-cffi::*native-streams*) t)
-      (progn (format t "FAIL USOCKET_HARDENING_LISP_NATIVE=1: this binding has no *native-streams*~%")
-             (incf *failed*))))
+  (cond ((not (boundp 'usocket-cffi::*native-streams*))
+         (format t "FAIL USOCKET_HARDENING_LISP_NATIVE=1: this binding has no *native-streams*~%")
+         (incf *failed*))
+        ((not (ignore-errors (funcall 'usocket-cffi::native-streams-supported-p)))
+         (format t "FAIL USOCKET_HARDENING_LISP_NATIVE=1: the binding has no native streams on ~A~%"
+                 (implementation-name))
+         (incf *failed*))
+        (t (setf (symbol-value 'usocket-cffi::*native-streams*) t))))
 
 (defun outcome (thunk)
   "The class name of the condition THUNK signals (as an error), or \"ok\".
