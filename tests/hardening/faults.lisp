@@ -231,7 +231,7 @@ that a failed check of a result says what it found."
 
 (deffault "stale-handle"
   (let* ((u (udp))
-         (h (socket u)))
+         (h (usocket-cffi::socket-handle u)))
     (socket-close u)
     (get-local-name (adopt h))))
 
@@ -240,7 +240,7 @@ that a failed check of a result says what it found."
 
 (deffault "double-close"
   (let* ((l (socket-listen +lo4+ 0))
-         (h (socket l)))
+         (h (usocket-cffi::socket-handle l)))
     (socket-close l)
     (socket-close l)                    ; idempotent by contract: no condition
     (raw-status (usocket-cffi::%close h))))
@@ -277,8 +277,8 @@ that a failed check of a result says what it found."
 
 (defun adopted (class usocket)
   (if (eq class 'stream-usocket)
-      (usocket-cffi::make-socket :socket (socket usocket))
-      (make-instance class :socket (socket usocket))))
+      (usocket-cffi::make-socket :socket (usocket-cffi::socket-handle usocket))
+      (make-instance class :socket (usocket-cffi::socket-handle usocket))))
 
 (defmacro within-5s (&body body)
   ;; Only SBCL's native streams can block outside the core; elsewhere the
