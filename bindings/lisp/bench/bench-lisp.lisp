@@ -48,15 +48,27 @@
 ;;;; The library of the binding is found as usocket-cffi finds it
 ;;;; (USOCKET_LIBRARY, then the repository's target/release).
 
-(require :asdf)
-(require :sb-posix)
-(require :sb-bsd-sockets)
+;;;; Runs on SBCL, ECL and CLISP (see "Implementations" below); what differs
+;;;; between them is in support.lisp and in the few #+ lines of this file.
+
+#+clisp (require "asdf")
+#-clisp (require :asdf)
+#+sbcl (require :sb-posix)
+#+sbcl (require :sb-bsd-sockets)
 
 (defpackage #:bench-lisp (:use #:common-lisp))
 (in-package #:bench-lisp)
 
-(defvar *measure* (or (second sb-ext:*posix-argv*) "?"))
-(defvar *args* (cddr sb-ext:*posix-argv*))
+(defun script-arguments ()
+  "The words after the script's name on the command line."
+  #+sbcl (cdr sb-ext:*posix-argv*)      ; --script leaves ("sbcl" MEASURE ...)
+  #+clisp ext:*args*
+  #-(or sbcl clisp)
+  (let ((all (uiop:raw-command-line-arguments)))
+    (or (cdr (member-if (lambda (a) (search "bench-lisp.lisp" a)) all)) '())))
+
+(defvar *measure* (or (first (script-arguments)) "?"))
+(defvar *args* (rest (script-arguments)))
 ;; IMPL positional (third argument), or as --impl IMPL anywhere after MEASURE.
 (defvar *impl*
   (let ((tail (member "--impl" *args* :test #'string=)))
@@ -65,6 +77,14 @@
           ((and *args* (not (eql 0 (search "--" (first *args*)))))
            (pop *args*))
           (t "?"))))
+
+(defun exit-lisp (code)
+  "End the process at once (no unwinding, no exit hooks), output flushed."
+  (finish-output)
+  #+sbcl (sb-ext:exit :code code :abort t)
+  #+ecl (ext:quit code t)
+  #+clisp (ext:exit code)
+  #-(or sbcl ecl clisp) (uiop:quit code nil))
 
 (defun json-string (s)
   (with-output-to-string (out)
@@ -78,16 +98,16 @@
 (define-condition measure-failed (error) ((text :initarg :text :reader text))
   (:report (lambda (c s) (write-string (text c) s))))
 
-(defvar *collect*)
+(defvar *collect* nil
+  "When a cons, RESULT stores (value unit . extras) in its car instead of printing.")
 
 (defun fail (format &rest args)
-  (when (and (boundp '*collect*) (consp *collect*))
+  (when (consp *collect*)
     (error 'measure-failed :text (apply #'format nil format args)))
   (format t "{\"status\":\"failed\",\"measure\":~A,\"impl\":~A,\"reason\":~A}~%"
           (json-string *measure*) (json-string *impl*)
           (json-string (apply #'format nil format args)))
-  (finish-output)
-  (sb-ext:exit :code 2 :abort t))
+  (exit-lisp 2))
 
 (defun opt (key default)
   (let ((tail (member (format nil "--~A" key) *args* :test #'string=)))
@@ -102,135 +122,9 @@
               v))
         default)))
 
-(defun now ()
-  "Seconds on CLOCK_MONOTONIC (GET-INTERNAL-REAL-TIME is a coarse clock on Linux)."
-  (multiple-value-bind (sec nsec) (sb-unix::clock-gettime 1)
-    (+ sec (* nsec 1d-9))))
-
-(defun result (value unit count elapsed &rest extra)
-  (when (consp *collect*)
-    (setf (car *collect*) (list* value unit :count count :elapsed elapsed extra))
-    (return-from result nil))
-  (format t "{\"status\":\"ok\",\"measure\":~A,\"impl\":~A,\"value\":~,6F,\"unit\":~A,\"count\":~D,\"elapsed_s\":~,6F~{,~A:~A~}}~%"
-          (json-string *measure*) (json-string *impl*) value (json-string unit) count elapsed
-          (loop for (k v) on extra by #'cddr
-                collect (json-string (string-downcase (string k)))
-                collect (cond ((stringp v) (json-string v))
-                              ((integerp v) (format nil "~D" v))
-                              (t (format nil "~,6F" v)))))
-  (finish-output))
-
-;;; Timed blocks, as bench/c/common.h.
-
-(defconstant +blocks+ 20)
-
-(defun median (list)
-  (let* ((v (sort (coerce list 'vector) #'<)) (n (length v)))
-    (if (oddp n) (aref v (floor n 2)) (/ (+ (aref v (1- (floor n 2))) (aref v (floor n 2))) 2))))
-
-(defmacro timed-blocks ((max-count max-seconds) &body body)
-  "Run BODY in +BLOCKS+ blocks; return (values median-us mean-us count elapsed)."
-  `(let* ((per (max 1 (floor ,max-count +blocks+)))
-          (block-seconds (/ ,max-seconds +blocks+))
-          (per-op '()) (total 0) (total-time 0d0))
-     (dotimes (b +blocks+)
-       (let* ((t0 (now)) (deadline (+ t0 block-seconds)) (n 0))
-         (loop while (< n per)
-               do (progn ,@body)
-                  (incf n)
-                  (when (and (zerop (logand n 15)) (> (now) deadline)) (return)))
-         (let ((el (- (now) t0)))
-           (push (/ el n) per-op)
-           (incf total n)
-           (incf total-time el))))
-     (values (* 1d6 (median per-op)) (* 1d6 (/ total-time total)) total total-time)))
-
-;;; Forked raw peers (raw system calls only; they die with this process).
-
-(defun die-with-parent ()
-  (sb-alien:alien-funcall (sb-alien:extern-alien "prctl" (function sb-alien:int sb-alien:int
-                                                                   sb-alien:unsigned-long))
-                          1 9))                ; PR_SET_PDEATHSIG, SIGKILL
-
-(defmacro forked (&body body)
-  "Run BODY in a child process, which then exits."
-  `(let ((pid (sb-posix:fork)))
-     (if (zerop pid)
-         (progn (die-with-parent)
-                (ignore-errors ,@body)
-                (sb-ext:exit :code 0 :abort t))
-         pid)))
-
-(defun raw-listener (&optional (backlog 16))
-  (let ((s (make-instance 'sb-bsd-sockets:inet-socket :type :stream :protocol :tcp)))
-    (setf (sb-bsd-sockets:sockopt-reuse-address s) t)
-    (sb-bsd-sockets:socket-bind s #(127 0 0 1) 0)
-    (sb-bsd-sockets:socket-listen s backlog)
-    s))
-
-(defun port-of (s) (nth-value 1 (sb-bsd-sockets:socket-name s)))
-
-(defvar *peer-buffer* nil)
-(defun peer-buffer ()
-  (or *peer-buffer*
-      (setf *peer-buffer* (sb-alien:alien-sap (sb-alien:make-alien (sb-alien:unsigned 8) 1048576)))))
-
-(defun write-all (fd sap n)
-  (let ((off 0))
-    (loop while (< off n)
-          do (let ((w (sb-unix:unix-write fd sap off (- n off))))
-               (unless (and w (plusp w)) (return-from write-all nil))
-               (incf off w))))
-  t)
-
-(defun fork-tcp-echo (listener)
-  (forked
-    (let* ((c (sb-bsd-sockets:socket-accept listener))
-           (fd (sb-bsd-sockets:socket-file-descriptor c))
-           (buf (peer-buffer)))
-      (setf (sb-bsd-sockets:sockopt-tcp-nodelay c) t)
-      (loop (let ((n (sb-unix:unix-read fd buf 65536)))
-              (unless (and n (plusp n)) (return))
-              (unless (write-all fd buf n) (return)))))))
-
-(defun fork-bulk-sender (listener total)
-  (forked
-    (let* ((c (sb-bsd-sockets:socket-accept listener))
-           (fd (sb-bsd-sockets:socket-file-descriptor c))
-           (buf (peer-buffer)))
-      (loop with left = total
-            while (plusp left)
-            do (let ((n (min left 1048576)))
-                 (unless (write-all fd buf n) (return))
-                 (decf left n)))
-      (sb-unix:unix-close fd))))
-
-(defun fork-udp-echo (udp)
-  (forked
-    (let ((fd (sb-bsd-sockets:socket-file-descriptor udp))
-          (buf (peer-buffer))
-          (recvfrom (sb-alien:extern-alien "recvfrom" (function sb-alien:long sb-alien:int
-                                                                sb-sys:system-area-pointer
-                                                                sb-alien:unsigned-long sb-alien:int
-                                                                sb-sys:system-area-pointer
-                                                                sb-sys:system-area-pointer)))
-          (sendto (sb-alien:extern-alien "sendto" (function sb-alien:long sb-alien:int
-                                                            sb-sys:system-area-pointer
-                                                            sb-alien:unsigned-long sb-alien:int
-                                                            sb-sys:system-area-pointer
-                                                            sb-alien:unsigned))))
-      (sb-alien:with-alien ((addr (array (sb-alien:unsigned 8) 128))
-                            (len sb-alien:unsigned))
-        (loop
-          (setf len 128)
-          (let ((n (sb-alien:alien-funcall recvfrom fd buf 65536 0
-                                           (sb-alien:alien-sap addr)
-                                           (sb-alien:alien-sap (sb-alien:addr len)))))
-            (when (< n 0) (return))
-            (sb-alien:alien-funcall sendto fd buf n 0 (sb-alien:alien-sap addr) len)))))))
-
-
 ;;; Loading the implementation measured.
+
+(defvar *bench-dir* (make-pathname :name nil :type nil :defaults *load-truename*))
 
 (defun load-impl ()
   (let ((impl (subseq *impl* 0 (or (position #\- *impl*) (length *impl*))))
@@ -250,10 +144,38 @@
                  (asdf:load-system "usocket-cffi/compat"))
                 ((string= impl "usocket")
                  (asdf:load-system "usocket"))
-                (t (error "IMPL must be binding or usocket, not ~A" *impl*))))
+                (t (error "IMPL must be binding or usocket, not ~A" *impl*)))
+          ;; Off SBCL the clock (support.lisp's NOW) is one CFFI call, in
+          ;; every image: the binding's has CFFI already, native usocket's
+          ;; loads it (used only by the clock).
+          #-sbcl (asdf:load-system "cffi"))
       (error (e) (fail "loading ~A: ~A" impl e)))))
 
-(defvar *bench-dir* (make-pathname :name nil :type nil :defaults *load-truename*))
+(defun compiled (name package-name)
+  "The compiled file of NAME (a .lisp file of this directory) for the
+implementation measured, compiled into PACKAGE-NAME, from a cache (ECL
+compiles through C: seconds a file). The cache is per Lisp, per directory of
+the bench, per IMPL and package; a file older than any source of the bench is
+compiled again (to a temporary name, then renamed: concurrent runs are safe)."
+  (let* ((source (merge-pathnames name *bench-dir*))
+         (key (format nil "~(~A-~A-~A~)" (pathname-name source) package-name
+                      (subseq *impl* 0 (or (position #\- *impl*) (length *impl*)))))
+         (dir (uiop:xdg-cache-home "usocket-bench"
+                                   (uiop:implementation-identifier)
+                                   (format nil "~36R/" (sxhash (namestring *bench-dir*)))))
+         (fasl (compile-file-pathname (merge-pathnames (concatenate 'string key ".lisp") dir)))
+         (newest (reduce #'max (mapcar (lambda (f) (or (file-write-date (merge-pathnames f *bench-dir*)) 0))
+                                       '("bench-lisp.lisp" "support.lisp" "measures.lisp")))))
+    (unless (and (probe-file fasl) (> (or (file-write-date fasl) 0) newest))
+      (ensure-directories-exist fasl)
+      (let* ((tmp (make-pathname :name (format nil "~A-tmp~D" key (random 1000000000 (make-random-state t)))
+                                 :defaults fasl))
+             (out (let ((*error-output* (make-broadcast-stream))
+                        (*standard-output* (make-broadcast-stream)))
+                    (compile-file source :output-file tmp))))
+        (unless out (fail "compiling ~A failed" source))
+        (uiop:rename-file-overwriting-target out fasl)))
+    fasl))
 
 (load-impl)
 
@@ -275,12 +197,8 @@
 ;;; BENCH-NATIVE) and once while it names usocket-cffi (BENCH-BINDING), so
 ;;; the same code measures both in one image.
 
-(defun octets (n &optional (fill 97))
-  (make-array n :element-type '(unsigned-byte 8) :initial-element fill))
-
-(setf *collect* nil)
-(setf (documentation '*collect* 'variable)
-  "When a cons, RESULT stores (value unit . extras) in its car instead of printing.")
+(let ((*package* (find-package :bench-lisp)))
+  (load (compiled "support.lisp" "BENCH-LISP")))
 
 (defun load-measures (package-name)
   (let ((package (or (find-package package-name) (make-package package-name :use '(:cl)))))
@@ -289,9 +207,7 @@
         (shadowing-import s package)))
     (let ((*package* package)
           (*error-output* (make-broadcast-stream)) (*standard-output* (make-broadcast-stream)))
-      (load (compile-file (merge-pathnames "measures.lisp" *bench-dir*)
-                          :output-file (format nil "/tmp/bench-measures-~(~A~)-~D.fasl"
-                                               package-name (sb-unix:unix-getpid)))))
+      (load (compiled "measures.lisp" package-name)))
     package))
 
 (defun measure-function (package name)
@@ -317,18 +233,14 @@
          (results '()))
     (flet ((client (package)
              (ecase kind
-               (:rtt (let ((listener (raw-listener)))
-                       (fork-tcp-echo listener)
-                       (prog1 (funcall (fn package "socket-connect") "127.0.0.1" (port-of listener)
+               (:rtt (multiple-value-bind (port done) (peer-tcp-echo)
+                       (prog1 (funcall (fn package "socket-connect") "127.0.0.1" port
                                        :element-type '(unsigned-byte 8))
-                         (sb-bsd-sockets:socket-close listener))))
-               (:udp (let ((peer (make-instance 'sb-bsd-sockets:inet-socket :type :datagram
-                                                                            :protocol :udp)))
-                       (sb-bsd-sockets:socket-bind peer #(127 0 0 1) 0)
-                       (fork-udp-echo peer)
-                       (prog1 (funcall (fn package "socket-connect") "127.0.0.1" (port-of peer)
+                         (funcall done))))
+               (:udp (multiple-value-bind (port done) (peer-udp-echo)
+                       (prog1 (funcall (fn package "socket-connect") "127.0.0.1" port
                                        :protocol :datagram :timeout 2)
-                         (sb-bsd-sockets:socket-close peer)))))))
+                         (funcall done)))))))
       (let* ((impls (list (list "binding" "USOCKET-CFFI" (client "USOCKET-CFFI") '())
                           (list "usocket" "USOCKET-NATIVE" (client "USOCKET-NATIVE") '())))
              (out (octets size)) (in (octets 65536 0)))
@@ -414,4 +326,4 @@ over native in time (below 1: the binding is faster)."
             ((string= measure "paired-all") (paired-all))
             (t (fail "unknown measure ~A (rtt bulk udp wait accept)" measure))))
   (error (e) (fail "~A" e)))
-(sb-ext:exit :code 0 :abort t)
+(exit-lisp 0)
