@@ -20,14 +20,14 @@
  *
  *   bench_peer accept N          listen, print the port, accept N connections, send
  *                                one byte on the last one, hold them as connect does
- *   bench_peer --parent PID ...  the same, ending when process PID is gone
  *
- * Every peer dies with its parent (PR_SET_PDEATHSIG, or --parent) and prints one line on
+ * Every peer dies with the Lisp that started it (see watch_stdout) and prints one line on
  * stdout when ready (a number), flushed; a failure prints common.h's JSON
  * failure line there instead and exits 2. */
 #include "common.h"
 #include <poll.h>
 #include <pthread.h>
+#include <sys/stat.h>
 
 static void announce(const char *fmt, long v) {
     printf(fmt, v);
@@ -151,15 +151,19 @@ static void accept_many(long n) {
     hold(p, n);
 }
 
-/* --parent PID: CLISP's run-program starts programs through a double fork,
- * so the peer's parent is init, not the Lisp: a thread ends the peer when
- * PID is gone (checked every 100 ms). */
-static pid_t g_parent;
-static void *watch_parent(void *arg) {
+/* The peer ends when the Lisp that started it is gone. PR_SET_PDEATHSIG
+ * does that when the Lisp is the parent (SBCL's and ECL's run-program), but
+ * CLISP's run-program starts programs through a double fork (the parent is
+ * init). So a thread also waits for the reader of stdout (a pipe to the Lisp,
+ * which keeps it open) to go away: poll reports POLLERR on a pipe without
+ * readers, whether the Lisp exited or was killed. */
+static void *watch_stdout(void *arg) {
     (void)arg;
     for (;;) {
-        if (kill(g_parent, 0) != 0 && errno == ESRCH) _exit(0);
-        usleep(100000);
+        struct pollfd p = {STDOUT_FILENO, 0, 0};
+        int k = poll(&p, 1, -1);
+        if (k > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL))) _exit(0);
+        if (k < 0 && errno != EINTR) _exit(0);
     }
     return NULL;
 }
@@ -167,18 +171,13 @@ static void *watch_parent(void *arg) {
 int main(int argc, char **argv) {
     g_measure = "peer";
     g_impl = "c";
-    if (argc > 2 && !strcmp(argv[1], "--parent")) {
-        g_parent = (pid_t)atol(argv[2]);
-        argc -= 2;
-        argv += 2;
-        if (getppid() != g_parent) {
-            pthread_t t;
-            if (pthread_create(&t, NULL, watch_parent, NULL) != 0) fail("pthread_create failed");
-        }
-    }
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() == 1 && !g_parent) return 0;
-    if (argc < 2) fail("usage: bench_peer [--parent PID] tcp-echo | bulk BYTES | udp-echo | udp-send PORT | connect PORT N | accept N");
+    struct stat st;
+    if (fstat(STDOUT_FILENO, &st) == 0 && S_ISFIFO(st.st_mode)) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, watch_stdout, NULL) != 0) fail("pthread_create failed");
+    }
+    if (argc < 2) fail("usage: bench_peer tcp-echo | bulk BYTES | udp-echo | udp-send PORT | connect PORT N | accept N");
     const char *m = argv[1];
     if (!strcmp(m, "tcp-echo")) echo_tcp();
     else if (!strcmp(m, "bulk") && argc > 2) bulk(atoll(argv[2]));

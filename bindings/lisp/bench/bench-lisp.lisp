@@ -1,10 +1,12 @@
-;;;; bench-lisp.lisp: one measurement of usocket on SBCL, either through
+;;;; bench-lisp.lisp: one measurement of usocket on SBCL, ECL or CLISP, either through
 ;;;; usocket-cffi (this binding) or through Debian's usocket 0.8.3, by the
 ;;;; same code (it is written against the package USOCKET; for the binding,
 ;;;; usocket-cffi/compat provides it).
 ;;;;
 ;;;; Usage:
 ;;;;   sbcl --script bench-lisp.lisp MEASURE IMPL [--key value]...
+;;;;   ecl -norc --shell bench-lisp.lisp MEASURE IMPL [--key value]...
+;;;;   clisp -norc -q bench-lisp.lisp MEASURE IMPL [--key value]...
 ;;;;   (or MEASURE --impl IMPL [--key value]...)
 ;;;;
 ;;;;   IMPL: binding | usocket. For wait also binding-list, binding-waitlist,
@@ -23,6 +25,10 @@
 ;;;;          list itself or on a wait list made once.                     "us"
 ;;;;          usocket with descriptors past 1023 is reported as failed without
 ;;;;          running (select() overflows; --force 1 runs it anyway).
+;;;;          --sockets tcp: N + 1 TCP connections to a peer process that sent
+;;;;          one byte on the last, instead of UDP sockets (native usocket
+;;;;          0.8.3 on CLISP never reports a datagram socket ready: CLISP's
+;;;;          socket-status says :IO, which its wait-for-input does not take).
 ;;;;   accept --count 4000 --backlog 4096 --rounds 5
 ;;;;          drain COUNT queued connections with socket-accept, per round a
 ;;;;          fresh listener; accepted sockets closed after the drain. "conn/s"
@@ -33,6 +39,9 @@
 ;;;;          load hits both alike. value: binding median / usocket median;
 ;;;;          "binding_us" and "usocket_us" hold the two medians.    unit "ratio"
 ;;;;
+;;;;   load   only load IMPL and compile the bench (a warm-up; value 0)
+;;;;
+;;;;   --peer PATH (off SBCL): the peer program, default bench/build/bench_peer.
 ;;;;   --streams native|gray (any measure): the binding's stream is SBCL's
 ;;;;          fd-stream or its own Gray stream (default: compat native, plain gray).
 ;;;;
@@ -43,13 +52,18 @@
 ;;;; Round trips and waits run in 20 timed blocks (each bounded by
 ;;;; ITERS/20 operations and SECONDS/20 seconds); the value is the median
 ;;;; block's time per operation, "mean" the overall mean. The peers (echo
-;;;; server, bulk sender, UDP echo) are forked processes making raw system
-;;;; calls, the same for both IMPLs; run under `taskset -c 0` to share a CPU.
+;;;; server, bulk sender, UDP echo) are processes making raw system calls, the
+;;;; same for both IMPLs: on SBCL forks of the image, elsewhere
+;;;; bench/build/bench_peer (bench/c/bench_peer.c; CLISP has no threads and
+;;;; one C program serves both sides alike); run under `taskset -c 0` to share
+;;;; a CPU. An argument native usocket says it does not support (CLISP: no
+;;;; :nodelay; ECL: no datagram :timeout) is skipped through usocket's
+;;;; CONTINUE restart and named in the line ("unsupported").
 ;;;; The library of the binding is found as usocket-cffi finds it
 ;;;; (USOCKET_LIBRARY, then the repository's target/release).
 
-;;;; Runs on SBCL, ECL and CLISP (see "Implementations" below); what differs
-;;;; between them is in support.lisp and in the few #+ lines of this file.
+;;;; What differs between SBCL, ECL and CLISP is in support.lisp (compiled and
+;;;; cached, as measures.lisp is) and in the few #+ lines of this file.
 
 #+clisp (require "asdf")
 #-clisp (require :asdf)
@@ -324,6 +338,9 @@ over native in time (below 1: the binding is faster)."
             ((string= measure "paired-rtt") (paired :rtt))
             ((string= measure "paired-udp") (paired :udp))
             ((string= measure "paired-all") (paired-all))
+            ;; load: only load the implementation and compile the bench (the
+            ;; runner's warm-up, so that no timed run pays a cold compile)
+            ((string= measure "load") (result 0 "s" 0 0))
             (t (fail "unknown measure ~A (rtt bulk udp wait accept)" measure))))
   (error (e) (fail "~A" e)))
 (exit-lisp 0)

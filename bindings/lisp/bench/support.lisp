@@ -205,7 +205,6 @@ of foreign memory; loaded with both implementations measured)."
 #-sbcl
 (progn
   (defvar *peer-program* nil "bench/build/bench_peer (--peer PATH).")
-  (cffi:defcfun ("getpid" %getpid) :int)
   (defvar *peers* '() "The output streams of the peers started (kept open).")
 
   (defun peer-program ()
@@ -218,7 +217,7 @@ of foreign memory; loaded with both implementations measured)."
 
   (defun start-peer (&rest args)
     "Start bench_peer with ARGS; return the line it prints when ready."
-    (let* ((args (list* "--parent" (princ-to-string (%getpid)) (mapcar #'princ-to-string args)))
+    (let* ((args (mapcar #'princ-to-string args))
            (out #+clisp (ext:run-program (peer-program) :arguments args :input nil
                                                         :output :stream :wait nil)
                 #-clisp (uiop:process-info-output
