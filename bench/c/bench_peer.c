@@ -151,12 +151,11 @@ static void accept_many(long n) {
     hold(p, n);
 }
 
-/* The peer ends when the Lisp that started it is gone. PR_SET_PDEATHSIG
- * does that when the Lisp is the parent (SBCL's and ECL's run-program), but
- * CLISP's run-program starts programs through a double fork (the parent is
- * init). So a thread also waits for the reader of stdout (a pipe to the Lisp,
- * which keeps it open) to go away: poll reports POLLERR on a pipe without
- * readers, whether the Lisp exited or was killed. */
+/* The peer ends when the Lisp that started it is gone: a thread waits for the
+ * reader of stdout (a pipe to the Lisp, which keeps it open) to go away; poll
+ * reports POLLERR on a pipe without readers, whether the Lisp exited or was
+ * killed. (Not PR_SET_PDEATHSIG: CLISP's run-program starts programs through
+ * a double fork, so the parent is not the Lisp.) */
 static void *watch_stdout(void *arg) {
     (void)arg;
     for (;;) {
@@ -171,7 +170,8 @@ static void *watch_stdout(void *arg) {
 int main(int argc, char **argv) {
     g_measure = "peer";
     g_impl = "c";
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* No PR_SET_PDEATHSIG: under CLISP the parent is the intermediate
+     * process of a double fork, whose exit would kill the peer at start. */
     struct stat st;
     if (fstat(STDOUT_FILENO, &st) == 0 && S_ISFIFO(st.st_mode)) {
         pthread_t t;
