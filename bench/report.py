@@ -798,6 +798,7 @@ def lisp_implementations(res):
          "above 1). On SBCL the peers are forks of the image; on ECL and CLISP they are "
          "`bench/build/bench_peer` processes (raw C, the same for both sides).", ""]
     notes = []
+    paired_col = False
     for rt in present:
         runs = sorted({f["n_runs"] for f in res["figures"] if f["runtime"] == rt and f["status"] == "ok"})
         L.append("### %s" % RT_NAME.get(rt, rt))
@@ -814,7 +815,11 @@ def lisp_implementations(res):
                 faster = r < 1 if unit == "µs" else r > 1
                 k = 1 / r if unit == "µs" else r
                 k = k if faster else 1 / k
-                verdict = "%.2f× %s" % (k, "faster" if faster else "slower")
+                verdict = "same" if k < 1.01 else "%.2f× %s" % (k, "faster" if faster else "slower")
+            pf = F.get(fmt.split("%s")[0] + rt + "/paired") if fmt.count("%s") == 2 and "wait" not in fmt else None
+            if pf and pf.get("median") is not None and pf["status"] == "ok":
+                paired_col = True
+                verdict += " (paired: %s)" % fratio(pf["median"])
             for f in (b, u):
                 uns = f and (f.get("extra") or {}).get("unsupported")
                 if uns and uns not in notes:
@@ -823,6 +828,11 @@ def lisp_implementations(res):
         L.append(md_table(["measure", "unit", "usocket 0.8.3", "usocket-cffi", "ratio", "binding"], rows))
         L.append("")
         L.append("Process runs a figure: %s." % ", ".join(str(n) for n in runs) if runs else "No figure.")
+        L.append("")
+    if paired_col:
+        L.append("*paired*: the same ratio measured inside one image, the two implementations loaded "
+                 "together and alternating block by block on two connections to identical peers "
+                 "(full runs; round trips only), so machine load hits both alike.")
         L.append("")
     if notes:
         L.append("¹ native usocket said it does not support an argument the script passes, and the "

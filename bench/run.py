@@ -404,7 +404,7 @@ def make_plan(S, exes, why, cpu):
             if base_id is None:
                 base_id = r.id
             rows.append(r)
-        if paired and S["script_paired"] and runtime == "lisp":
+        if paired and S["script_paired"] and runtime in adapters.LISP_RUNTIMES:
             # the Lisp script's own paired check: both implementations in one image
             cmd, reason = adapters.command(runtime, "paired-" + measure, "both", p)
             rows.append(Row(group, measure, param, runtime, "paired", "Lisp binding ÷ usocket, paired in one image",
@@ -880,7 +880,8 @@ def main(argv):
             log("  warm-up %s %s: %s in %.1f s" % (rt, impl, rec.get("status"), time.monotonic() - t0)
                 + ("" if rec.get("status") == "ok" else ": " + str(rec.get("reason"))[:200]))
     acc = None
-    if (not o["only"] or o["only"] & {"accept", "profile"}) and exes.get("bench_raw") and exes.get("bench_lib") \
+    if (not o["only"] or o["only"] & {"accept", "profile"}) and (not o["runtimes"] or "c" in o["runtimes"]) \
+            and exes.get("bench_raw") and exes.get("bench_lib") \
             and shutil.which("valgrind"):
         # the deterministic figure of the accept target (a few seconds): every run has it
         import profile_ops
@@ -896,21 +897,12 @@ def main(argv):
     main = [g for g in groups if not any(r.runtime in adapters.OTHER_LISPS for r in g[2])]
     late = [g for g in groups if g not in main]
     execute(main, runs, budget_end, log, hard_end=budget_end + S["grace"])
-    if late:
-        # their own budget after the others' (plus what those left unused)
-        budget_end += S["other_lisp_budget"] * len(others) / len(adapters.OTHER_LISPS)
-        log("the Lisps besides SBCL (%s): %.0f s left in their budget"
-            % (", ".join(others), budget_end - time.monotonic()))
-        execute(late, runs, budget_end, log, hard_end=budget_end + S["grace"])
-    figs = figures(groups)
-    for f in figs:
-        if is_c_baseline(f) and (f["status"] == "failed" or f["failures"]):
-            broken.append("baseline %s failed: %s" % (f["id"], f["reason"] or f["failures"][0]))
-    impl_failed = implementation_failures(figs)
 
     prof = None
     remaining = budget_end - time.monotonic() + 25
-    if o["profile"] and not o["quick"] and (not o["only"] or "profile" in o["only"]) \
+    if o["runtimes"] and "c" not in o["runtimes"]:
+        pass  # the profile measures C only
+    elif o["profile"] and not o["quick"] and (not o["only"] or "profile" in o["only"]) \
             and remaining < S["profile_min"]:
         prof = {"error": "skipped: only %.0f s left of the run's time budget" % remaining, "markdown": []}
     elif o["profile"] and not o["quick"] and (not o["only"] or "profile" in o["only"]):
@@ -920,6 +912,19 @@ def main(argv):
             prof = profile_ops.run(exes, o["cpu"], remaining, log, accept=acc is None)
         except Exception as e:  # a profile is a bonus; its failure is reported
             prof = {"error": "%s: %s" % (type(e).__name__, e)}
+
+    if late:
+        # after everything that was there before them (the profile too), on a
+        # budget of their own plus what the others left unused
+        budget_end += S["other_lisp_budget"] * len(others) / len(adapters.OTHER_LISPS)
+        log("the Lisps besides SBCL (%s): %.0f s left in their budget"
+            % (", ".join(others), budget_end - time.monotonic()))
+        execute(late, runs, budget_end, log, hard_end=budget_end + S["grace"])
+    figs = figures(groups)
+    for f in figs:
+        if is_c_baseline(f) and (f["status"] == "failed" or f["failures"]):
+            broken.append("baseline %s failed: %s" % (f["id"], f["reason"] or f["failures"][0]))
+    impl_failed = implementation_failures(figs)
 
     res = {"meta": dict(machine(), date=datetime.datetime.now(datetime.timezone.utc)
                         .strftime("%Y-%m-%d %H:%M UTC"), quick=o["quick"], runs=runs, cpu=o["cpu"],
