@@ -407,7 +407,8 @@ def make_plan(S, exes, why, cpu):
         if paired and S["script_paired"] and runtime in adapters.LISP_RUNTIMES:
             # the Lisp script's own paired check: both implementations in one image
             cmd, reason = adapters.command(runtime, "paired-" + measure, "both", p)
-            rows.append(Row(group, measure, param, runtime, "paired", "Lisp binding ÷ usocket, paired in one image",
+            rows.append(Row(group, measure, param, runtime, "paired", "Lisp binding ÷ usocket, paired in one image"
+                            + ("" if runtime == "lisp" else " (%s)" % adapters.OTHER_LISPS[runtime][2]),
                             taskset(cpu, cmd) if cmd else None, timeout, reason=reason, unit="ratio",
                             better=better))
         return rows
