@@ -187,6 +187,9 @@ compiled again (to a temporary name, then renamed: concurrent runs are safe)."
              (out (let ((*error-output* (make-broadcast-stream))
                         (*standard-output* (make-broadcast-stream)))
                     (compile-file source :output-file tmp))))
+        ;; CLISP writes a .lib beside its .fas: not needed to load it
+        (let ((lib (make-pathname :type "lib" :defaults tmp)))
+          (when (probe-file lib) (delete-file lib)))
         (unless out (fail "compiling ~A failed" source))
         (uiop:rename-file-overwriting-target out fasl)))
     fasl))

@@ -1,7 +1,8 @@
 ;;;; The measures of bench-lisp.lisp, written against usocket's API (the
 ;;;; package USOCKET). bench-lisp.lisp compiles this file once per
 ;;;; implementation, into a package of its own (see LOAD-MEASURES); its
-;;;; helpers (OPT, RESULT, FAIL, the forked raw peers) are imported.
+;;;; helpers (OPT, RESULT, FAIL, NOW, TIMED-BLOCKS, the peers of
+;;;; support.lisp) are imported. Nothing here depends on the Lisp.
 
 
 (defmacro ignoring-unsupported (&body body)
