@@ -71,7 +71,7 @@ systems usocket and usocket-server), for programs written for usocket that canno
                              (:file "test-server")
                              (:file "test-local")
                              (:file "test-interrupts")
-                             (:file "test-sigint" :if-feature :sbcl)
+                             (:file "test-sigint" :if-feature (:or :sbcl :ecl))
                              (:file "test-native-socket-abcl" :if-feature :abcl)
                              (:file "test-arguments")
                              (:file "test-timeouts")

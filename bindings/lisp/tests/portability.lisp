@@ -237,3 +237,12 @@ with (require \"asdf\") alone), so tests write large amounts in blocks there."
 (defun exit-lisp (code)
   (finish-output)
   (uiop:quit code nil))
+
+(defun lisp-command-to-load (script)
+  "The command line that runs SCRIPT on this implementation, as run-tests.sh
+starts it (no init files, no debugger waiting for a terminal)."
+  #+sbcl (list "sbcl" "--noinform" "--non-interactive" "--no-userinit" "--no-sysinit" "--load" script)
+  #+ecl (list "ecl" "-norc" "--load" script)
+  #+clisp (list "clisp" "-norc" "-q" script)
+  #+abcl (list "abcl" "--noinform" "--noinit" "--batch" "--load" script)
+  #-(or sbcl ecl clisp abcl) (error "no command line for ~A" (lisp-implementation-type)))
