@@ -13,7 +13,8 @@
   :description "usocket 0.8's API for SBCL, over the usocket-core C library (CFFI)"
   :version "0.1.0"
   :license "MIT"
-  :depends-on ("cffi" "trivial-gray-streams" "bordeaux-threads" "babel")
+  :depends-on ("cffi" "trivial-gray-streams" "bordeaux-threads" "babel"
+               (:feature :ecl (:require "sb-bsd-sockets"))) ; native-stream-ecl.lisp
   :components ((:module "src"
                 :serial t
                 :components ((:file "package")
@@ -38,6 +39,7 @@
                              (:file "encoding")
                              (:file "stream")
                              (:file "fd-stream" :if-feature :sbcl)
+                             (:file "impl/native-stream-ecl" :if-feature :ecl)
                              (:file "sockets")
                              (:file "local")
                              (:file "datagram")

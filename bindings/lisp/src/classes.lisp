@@ -9,8 +9,9 @@ SOCKET-STREAM, as native usocket's on SBCL; otherwise the binding's own Gray
 stream. usocket-cffi/compat sets it to T.")
 
 (defclass usocket ()
-  ((socket :initarg :socket :accessor socket
-           :documentation "The core's handle (an integer).")
+  ((socket :initarg :socket :accessor socket-handle
+           :documentation "The core's handle (an integer); what SOCKET gives but for a
+native stream socket on ECL (see SOCKET).")
    (wait-list :initform nil :accessor wait-list
               :documentation "The WAIT-LIST this socket is in, if any.")
    (state :initform nil :accessor state
@@ -61,7 +62,7 @@ closing its stream."))
 
 (defmethod print-object ((s usocket) stream)
   (print-unreadable-object (s stream :type t :identity t)
-    (format stream "~:[handle ~D~;closed~]" (closed-p s) (socket s))))
+    (format stream "~:[handle ~D~;closed~]" (closed-p s) (socket-handle s))))
 
 (defun close-handle-quietly (handle)
   (without-interrupts (%close handle)))
@@ -77,13 +78,23 @@ core calls in it."
   `(let ((*error-socket* ,socket) (*error-host* ,host))
      ,@body))
 
-(defun socket-handle (usocket)
-  "The core handle of USOCKET, for a call."
-  (socket usocket))
+(defgeneric socket (object)
+  (:documentation "usocket's SOCKET: the object under a usocket. Here the core's
+handle (an integer), except for a stream socket with a native stream on ECL,
+whose SOCKET is its SB-BSD-SOCKETS socket, as native usocket's on ECL
+(impl/native-stream-ecl.lisp). The binding itself uses SOCKET-HANDLE."))
+
+(defmethod socket ((usocket usocket))
+  (socket-handle usocket))
+
+(defgeneric (setf socket) (new-value object))
+
+(defmethod (setf socket) (new-value (usocket usocket))
+  (setf (socket-handle usocket) new-value))
 
 (defun socket-fd (usocket)
   "The OS descriptor of USOCKET (still owned by the library)."
   (with-socket-context (usocket)
     (cffi:with-foreign-object (fd :int32)
-      (%fd (socket usocket) fd)
+      (%fd (socket-handle usocket) fd)
       (cffi:mem-ref fd :int32))))
