@@ -64,6 +64,7 @@ systems usocket and usocket-server), for programs written for usocket that canno
                              (:file "test-basics")
                              (:file "test-streams")
                              (:file "test-fd-streams" :if-feature :sbcl)
+                             (:file "test-native-stream-ecl" :if-feature :ecl)
                              (:file "test-datagram")
                              (:file "test-wait")
                              (:file "test-conditions")
