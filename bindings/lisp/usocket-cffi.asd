@@ -45,7 +45,9 @@
                              (:file "datagram")
                              (:file "wait")
                              (:file "options")
-                             (:file "server"))))
+                             (:file "server")
+                             (:file "native-socket-abcl" :pathname "impl/native-socket-abcl"
+                              :if-feature :abcl))))
   :in-order-to ((test-op (test-op "usocket-cffi/tests"))))
 
 (defsystem "usocket-cffi/compat"
@@ -72,6 +74,7 @@ systems usocket and usocket-server), for programs written for usocket that canno
                              (:file "test-local")
                              (:file "test-interrupts")
                              (:file "test-sigint" :if-feature :sbcl)
+                             (:file "test-native-socket-abcl" :if-feature :abcl)
                              (:file "test-arguments")
                              (:file "test-timeouts")
                              (:file "test-header")

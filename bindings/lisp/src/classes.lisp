@@ -8,10 +8,16 @@ SOCKET-ACCEPT on this thread, or globally) get an SB-SYS:FD-STREAM as their
 SOCKET-STREAM, as native usocket's on SBCL; otherwise the binding's own Gray
 stream. usocket-cffi/compat sets it to T.")
 
+(defvar *native-socket-objects* nil
+  "When true, SOCKET of a stream socket gives the implementation's own socket
+object where the binding has one for this Lisp (NATIVE-SOCKET-OBJECT), as
+native usocket does, for programs that set options through it (Hunchentoot).
+usocket-cffi/compat sets it to T.")
+
 (defclass usocket ()
   ((socket :initarg :socket :accessor socket-handle
-           :documentation "The core's handle (an integer); what SOCKET gives but for a
-native stream socket on ECL (see SOCKET).")
+           :documentation "The core's handle (an integer). See SOCKET for what
+usocket's users get.")
    (wait-list :initform nil :accessor wait-list
               :documentation "The WAIT-LIST this socket is in, if any.")
    (state :initform nil :accessor state
@@ -34,7 +40,10 @@ gave it; also the socket's SO_RCVTIMEO.")
    (element-type :initarg :element-type :initform 'character)
    (external-format :initarg :external-format :initform :utf-8)
    (native-p :initarg :native-p :initform *native-streams* :reader native-stream-socket-p
-             :documentation "Whether its stream is an SB-SYS:FD-STREAM (see fd-stream.lisp)."))
+             :documentation "Whether its stream is an SB-SYS:FD-STREAM (see fd-stream.lisp).")
+   (native-object :initform nil :accessor native-object
+                  :documentation "The implementation's own socket object SOCKET gives, once
+made (see NATIVE-SOCKET-OBJECT)."))
   (:documentation "A connected TCP socket. Close it with SOCKET-CLOSE or by
 closing its stream."))
 
@@ -78,19 +87,17 @@ core calls in it."
   `(let ((*error-socket* ,socket) (*error-host* ,host))
      ,@body))
 
-(defgeneric socket (object)
-  (:documentation "usocket's SOCKET: the object under a usocket. Here the core's
-handle (an integer), except for a stream socket with a native stream on ECL,
-whose SOCKET is its SB-BSD-SOCKETS socket, as native usocket's on ECL
-(impl/native-stream-ecl.lisp). The binding itself uses SOCKET-HANDLE."))
+(defgeneric socket (usocket)
+  (:documentation "usocket's SOCKET: the implementation's own socket object
+where compat gives one (NATIVE-SOCKET-OBJECT: ECL's sb-bsd-sockets socket,
+CLISP's socket stream), else the core's handle (an integer). The binding's
+own calls use SOCKET-HANDLE."))
 
 (defmethod socket ((usocket usocket))
-  (socket-handle usocket))
+  (or (native-socket-object usocket) (socket-handle usocket)))
 
-(defgeneric (setf socket) (new-value object))
-
-(defmethod (setf socket) (new-value (usocket usocket))
-  (setf (socket-handle usocket) new-value))
+(defmethod (setf socket) (handle (usocket usocket))
+  (setf (socket-handle usocket) handle))
 
 (defun socket-fd (usocket)
   "The OS descriptor of USOCKET (still owned by the library)."

@@ -6,7 +6,10 @@
 (in-package #:usocket-cffi-tests)
 
 (defmacro with-native-streams (&body body)
-  `(let ((usocket-cffi::*native-streams* t)) ,@body))
+  "BODY with usocket-cffi/compat's settings: native streams, SOCKET the native object."
+  `(let ((usocket-cffi::*native-streams* t)
+         (usocket-cffi::*native-socket-objects* t))
+     ,@body))
 
 (defmacro with-open-sockets (bindings &body body)
   "LET* BINDINGS (each of a usocket); close every one after BODY."
@@ -44,9 +47,9 @@ streams the conservative GC still sees may hold."
   "FUNCTION's value, computed in a thread of its own, which has ended when
 this returns: what it made is then not seen by the conservative GC on a
 stack (an error in it is signalled here). The thread says it is done on a
-socket (bounded wait; no condition-variable wait, whose timeout ECL 21.2.1
-mishandles once the work takes over a second)."
-  (let ((native usocket-cffi::*native-streams*) ; as the caller has it bound
+socket, waited for with a bound."
+  (let ((native usocket-cffi::*native-streams*) ; as the caller has them bound
+        (objects usocket-cffi::*native-socket-objects*)
         (result (list :error "the work did not finish within 60 s")))
     (let ((usocket-cffi::*native-streams* nil)) ; the signal's sockets: no descriptors of their own
       (with-pair (done reader :element-type '(unsigned-byte 8))
@@ -54,7 +57,8 @@ mishandles once the work takes over a second)."
                        (lambda ()
                          (unwind-protect
                               (setf result
-                                    (let ((usocket-cffi::*native-streams* native))
+                                    (let ((usocket-cffi::*native-streams* native)
+                                          (usocket-cffi::*native-socket-objects* objects))
                                       (handler-case (list :value (funcall function))
                                         (error (e) (list :error e)))))
                            (write-byte 1 (socket-stream done))

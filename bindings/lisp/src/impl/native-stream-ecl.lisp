@@ -12,7 +12,8 @@
 ;;;; SB-BSD-SOCKETS:SOCKET-MAKE-STREAM of it (:buffering :full, the socket's
 ;;;; element type and external format): a TWO-WAY-STREAM of two C stdio
 ;;;; (FILE *) streams, the input on a dup of that descriptor, the output on
-;;;; the descriptor itself. SOCKET gives that SB-BSD-SOCKETS socket. The core
+;;;; the descriptor itself. SOCKET gives that SB-BSD-SOCKETS socket
+;;;; (NATIVE-SOCKET-OBJECT, with *NATIVE-SOCKET-OBJECTS*). The core
 ;;;; keeps the socket: its connect, options (SO_RCVTIMEO and SO_SNDTIMEO are
 ;;;; the socket's, so the stream's reads and writes see what SOCKET-OPTION or
 ;;;; SOCKOPT-RECEIVE-TIMEOUT set), waits, names, shutdown and close.
@@ -337,18 +338,19 @@ core has just set."
   (declare (ignore stream seconds))
   nil)
 
-;;; usocket's SOCKET: the SB-BSD-SOCKETS socket of a native stream socket.
+;;; usocket's SOCKET (with *NATIVE-SOCKET-OBJECTS*, as compat sets it): the
+;;; SB-BSD-SOCKETS socket of a native stream socket, made with its stream.
 
-(defmethod socket ((usocket stream-usocket))
-  (let ((handle (socket-handle usocket)))
-    (if (and (integerp handle) (native-stream-socket-p usocket))
+(defmethod native-socket-object ((usocket stream-usocket))
+  (when (and *native-socket-objects*
+             (native-stream-socket-p usocket)
+             (integerp (socket-handle usocket))) ; not usocket::make-stream-socket's own
+    (or (native-object usocket)
         (let ((stream (if (closed-p usocket)
                           (slot-value usocket 'stream)
                           (socket-stream usocket))))
-          (if (native-stream-p stream)
-              (native-stream-socket stream)
-              handle))
-        handle)))
+          (and (native-stream-p stream)
+               (setf (native-object usocket) (native-stream-socket stream)))))))
 
 ;;; ECL's conditions, as usocket's inside WITH-MAPPED-CONDITIONS. A native
 ;;; stream's failures are ECL's stream errors, whose third format argument
