@@ -22,7 +22,8 @@
                              (:file "constants")
                              (:module "impl"
                               :serial t
-                              :components ((:file "interrupts")
+                              :components ((:file "foreign-calls")
+                                           (:file "interrupts")
                                            (:file "finalizers")
                                            (:file "native-stream")))
                              (:file "conditions")

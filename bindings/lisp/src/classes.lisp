@@ -94,7 +94,9 @@ CLISP's socket stream), else the core's handle (an integer). The binding's
 own calls use SOCKET-HANDLE."))
 
 (defmethod socket ((usocket usocket))
-  (or (native-socket-object usocket) (socket-handle usocket)))
+  (let ((handle (socket-handle usocket)))
+    ;; a socket made by MAKE-SOCKET with an object of the user's own gives it back
+    (or (and (integerp handle) (native-socket-object usocket)) handle)))
 
 (defmethod (setf socket) (handle (usocket usocket))
   (setf (socket-handle usocket) handle))
