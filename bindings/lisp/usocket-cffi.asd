@@ -40,7 +40,7 @@
                              (:file "encoding")
                              (:file "stream")
                              (:file "fd-stream" :if-feature :sbcl)
-                             (:file "impl/native-stream-ecl" :if-feature :ecl)
+                             (:file "native-stream-ecl" :pathname "impl/native-stream-ecl" :if-feature :ecl)
                              (:file "sockets")
                              (:file "local")
                              (:file "datagram")
