@@ -13,7 +13,8 @@
   :description "usocket 0.8's API for SBCL, over the usocket-core C library (CFFI)"
   :version "0.1.0"
   :license "MIT"
-  :depends-on ("cffi" "trivial-gray-streams" "bordeaux-threads" "babel")
+  :depends-on ("cffi" "trivial-gray-streams" "bordeaux-threads" "babel"
+               (:feature :ecl (:require "sb-bsd-sockets"))) ; native-stream-ecl.lisp
   :components ((:module "src"
                 :serial t
                 :components ((:file "package")
@@ -39,6 +40,7 @@
                              (:file "encoding")
                              (:file "stream")
                              (:file "fd-stream" :if-feature :sbcl)
+                             (:file "native-stream-ecl" :pathname "impl/native-stream-ecl" :if-feature :ecl)
                              (:file "sockets")
                              (:file "local")
                              (:file "datagram")
@@ -65,6 +67,7 @@ systems usocket and usocket-server), for programs written for usocket that canno
                              (:file "test-basics")
                              (:file "test-streams")
                              (:file "test-fd-streams" :if-feature :sbcl)
+                             (:file "test-native-stream-ecl" :if-feature :ecl)
                              (:file "test-datagram")
                              (:file "test-wait")
                              (:file "test-conditions")

@@ -2,9 +2,12 @@
 ;;;; usocket-cffi/compat (see fd-stream.lisp for SBCL's SB-SYS:FD-STREAM).
 ;;;;
 ;;;; On SBCL, *NATIVE-STREAMS* gives stream sockets an SB-SYS:FD-STREAM on a
-;;;; descriptor from usocket_dup_fd (fd-stream.lisp, loaded on SBCL only).
-;;;; Elsewhere there is no native stream yet: stream sockets have the
-;;;; binding's Gray stream, and these stand-ins say so.
+;;;; descriptor from usocket_dup_fd (fd-stream.lisp, loaded on SBCL only);
+;;;; on ECL, ECL's own socket stream (SB-BSD-SOCKETS:SOCKET-MAKE-STREAM) on
+;;;; such a descriptor, and SOCKET gives its SB-BSD-SOCKETS socket
+;;;; (native-stream-ecl.lisp, loaded on ECL only, which also sets
+;;;; +NATIVE-CONDITION-MAP+). Elsewhere there is no native stream yet: stream
+;;;; sockets have the binding's Gray stream, and these stand-ins say so.
 
 (in-package #:usocket-cffi)
 
@@ -17,8 +20,8 @@ handle. Methods live in the implementation's native-stream file.")
 
 (defun native-streams-supported-p ()
   "Whether this Lisp gets native streams with *NATIVE-STREAMS*."
-  #+sbcl t
-  #-sbcl nil)
+  #+(or sbcl ecl) t
+  #-(or sbcl ecl) nil)
 
 (defparameter +native-condition-map+
   #+sbcl
@@ -27,11 +30,11 @@ handle. Methods live in the implementation's native-stream file.")
                 (cons 'sb-ext:timeout 'timeout-error)
                 (let ((broken-pipe (find-symbol "BROKEN-PIPE" "SB-INT")))
                   (and broken-pipe (cons broken-pipe 'connection-aborted-error)))))
-  #-sbcl '()
+  #-sbcl '()                          ; ECL's: set in native-stream-ecl.lisp
   "The implementation's own conditions (from native streams) and the usocket
 class each becomes inside WITH-MAPPED-CONDITIONS, as native usocket maps them.")
 
-#-sbcl
+#-(or sbcl ecl)
 (progn
   (defun native-stream-p (stream)
     (declare (ignore stream))

@@ -57,6 +57,19 @@
 
 ;;; Results
 
+(defun exit-process (code)
+  "End the process with CODE at once, without waiting for the programs'
+threads (servers still listening, workers in reads). On ECL by _exit(2):
+ECL's own exit (uiop:quit, ext:quit) tears the runtime down around threads
+still blocked in their sockets, and after DONE it was seen to hang until
+run.sh's limit or to die of SIGSEGV, with native usocket and with compat
+alike."
+  (finish-output *standard-output*)
+  (finish-output *error-output*)
+  #+ecl (si:call-cfun (si:find-foreign-symbol "_exit" :default :pointer-void 0)
+                      :void '(:int) (list code))
+  (uiop:quit code nil))
+
 (defvar *counts* (list :pass 0 :fail 0 :skip 0))
 
 (defun one-line (string &optional (max 400))
@@ -106,7 +119,7 @@
           (t
            (format t "~&RESULT FAIL crash ~A~%" (one-line text))
            (finish-output)
-           (uiop:quit 3 nil)))))
+           (exit-process 3)))))
 
 (setf *debugger-hook* #'thread-debugger-hook)
 #+sbcl (setf sb-ext:*invoke-debugger-hook* #'thread-debugger-hook)
@@ -139,7 +152,7 @@ or signals: an error or a timeout is a failure."
           (getf *counts* :pass) (getf *counts* :fail) (getf *counts* :skip))
   (finish-output)
   ;; without waiting for the program's threads (servers still listening)
-  (uiop:quit 0 nil))
+  (exit-process 0))
 
 ;;; Loading
 
@@ -155,7 +168,7 @@ prints it, reports the failure as the test LOAD, and exits."
          (detail "~A" (get-output-stream-string log))
          (report :fail "load" (format nil "~A: ~A" (type-of e) e))
          (finish-output)
-         (uiop:quit 2 nil)))))
+         (exit-process 2)))))
 
 (defun define-bt2 ()
   "usocket-server 0.8.9 calls bt2:make-thread (bordeaux-threads 0.9); Debian has
