@@ -101,6 +101,14 @@ own calls use SOCKET-HANDLE."))
 (defmethod (setf socket) (handle (usocket usocket))
   (setf (socket-handle usocket) handle))
 
+(defun dup-fd (usocket)
+  "A new descriptor (close-on-exec) for USOCKET's socket, owned by the caller: what
+a native stream is made on (fd-stream.lisp, impl/native-stream-ecl.lisp)."
+  (cffi:with-foreign-object (fd :int32)
+    (with-socket-context (usocket)
+      (%dup-fd (socket-handle usocket) fd))
+    (cffi:mem-ref fd :int32)))
+
 (defun socket-fd (usocket)
   "The OS descriptor of USOCKET (still owned by the library)."
   (with-socket-context (usocket)

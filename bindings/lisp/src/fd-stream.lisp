@@ -24,13 +24,6 @@
 
 (in-package #:usocket-cffi)
 
-(defun dup-fd (usocket)
-  "A new descriptor (close-on-exec) for USOCKET's socket, owned by the caller."
-  (cffi:with-foreign-object (fd :int32)
-    (with-socket-context (usocket)
-      (%dup-fd (socket-handle usocket) fd))
-    (cffi:mem-ref fd :int32)))
-
 (defun native-external-format (external-format)
   "EXTERNAL-FORMAT as SBCL's fd-streams take it (:DEFAULT and NIL: SBCL's default)."
   (if (null external-format) :default external-format))

@@ -216,13 +216,6 @@ its FILE and our close operation."
 
 ;;; Making and closing.
 
-(defun dup-fd (usocket)
-  "A new descriptor (close-on-exec) for USOCKET's socket, owned by the caller."
-  (cffi:with-foreign-object (fd :int32)
-    (with-socket-context (usocket)
-      (%dup-fd (socket-handle usocket) fd))
-    (cffi:mem-ref fd :int32)))
-
 (defun ecl-external-format (external-format)
   "EXTERNAL-FORMAT as ECL's streams name it. The binding's own check comes
 first (the same formats, the same errors as its Gray stream); then ECL's

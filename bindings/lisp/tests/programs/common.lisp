@@ -19,12 +19,30 @@
 
 ;; Every fasl goes to UPR_CACHE (per implementation of usocket), set before
 ;; anything is compiled; bordeaux-threads first, for the tests' time limits.
+;; Only what is compiled against a usocket needs a cache of its own (usocket
+;; itself, the programs that use it, usocket's tests); the rest (CFFI,
+;; flexi-streams, cl-ppcre, the binding, ...) is the same whichever usocket
+;; is loaded, and goes to ASDF's usual cache, which the binding's own test
+;; stage (run-tests.sh) fills: compiled once per run, not once per process.
+;; (ECL compiles through C: this halves a cold run's time there.)
+(defparameter cl-user::*upr-usocket-dependent-sources*
+  (remove nil (list "/usr/share/common-lisp/source/usocket/"
+                    "/usr/share/common-lisp/source/hunchentoot/"
+                    "/usr/share/common-lisp/source/drakma/"
+                    "/usr/share/common-lisp/source/cl+ssl/"
+                    (let ((d (uiop:getenv "UPR_USOCKET_089")))
+                      (and d (plusp (length d)) (namestring (uiop:ensure-directory-pathname d)))))))
 (let ((cache (uiop:getenv "UPR_CACHE")))
   (when (and cache (plusp (length cache)))
-    (asdf:initialize-output-translations
-     `(:output-translations
-       (t (,(uiop:ensure-directory-pathname cache) :implementation))
-       :ignore-inherited-configuration))))
+    (let ((cache (uiop:ensure-directory-pathname cache)))
+      (asdf:initialize-output-translations
+       `(:output-translations
+         ,@(loop for source in cl-user::*upr-usocket-dependent-sources*
+                 for i from 0
+                 collect (list source
+                               (merge-pathnames (format nil "~D-~A/" i (car (last (pathname-directory source))))
+                                                cache)))
+         :inherit-configuration)))))
 (let ((*standard-output* (make-broadcast-stream)) (*error-output* (make-broadcast-stream)))
   (asdf:load-system "bordeaux-threads"))
 
