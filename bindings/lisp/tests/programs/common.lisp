@@ -39,9 +39,11 @@
        `(:output-translations
          ,@(loop for source in cl-user::*upr-usocket-dependent-sources*
                  for i from 0
-                 collect (list source
-                               (merge-pathnames (format nil "~D-~A/" i (car (last (pathname-directory source))))
-                                                cache)))
+                 ;; explicit wildcards on both sides (ECL wants them to match)
+                 collect (list (merge-pathnames "**/*.*" source)
+                               (merge-pathnames
+                                (format nil "~D-~A/**/*.*" i (car (last (pathname-directory source))))
+                                cache)))
          :inherit-configuration)))))
 (let ((*standard-output* (make-broadcast-stream)) (*error-output* (make-broadcast-stream)))
   (asdf:load-system "bordeaux-threads"))
