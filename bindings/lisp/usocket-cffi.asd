@@ -38,6 +38,7 @@
                              (:file "encoding")
                              (:file "stream")
                              (:file "fd-stream" :if-feature :sbcl)
+                             (:file "impl/native-stream-clisp" :if-feature :clisp)
                              (:file "sockets")
                              (:file "local")
                              (:file "datagram")

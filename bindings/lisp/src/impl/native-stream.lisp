@@ -10,8 +10,8 @@
 
 (defun native-streams-supported-p ()
   "Whether this Lisp gets native streams with *NATIVE-STREAMS*."
-  #+sbcl t
-  #-sbcl nil)
+  #+(or sbcl clisp) t
+  #-(or sbcl clisp) nil)
 
 (defparameter +native-condition-map+
   #+sbcl
@@ -24,7 +24,7 @@
   "The implementation's own conditions (from native streams) and the usocket
 class each becomes inside WITH-MAPPED-CONDITIONS, as native usocket maps them.")
 
-#-sbcl
+#-(or sbcl clisp)
 (progn
   (defun native-stream-p (stream)
     (declare (ignore stream))
