@@ -70,6 +70,7 @@ systems usocket and usocket-server), for programs written for usocket that canno
                              (:file "test-local")
                              (:file "test-interrupts")
                              (:file "test-sigint" :if-feature :sbcl)
+                             (:file "test-sigint-clisp" :if-feature :clisp)
                              (:file "test-arguments")
                              (:file "test-timeouts")
                              (:file "test-header")

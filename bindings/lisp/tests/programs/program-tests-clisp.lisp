@@ -135,6 +135,11 @@ or an error with the child's last lines."
       (read-response stream))))
 
 (defun child-fail (control &rest args)
+  "A failure, with the last lines the server printed so far (read without waiting)."
+  (when *child*
+    (loop repeat 100
+          while (ignore-errors (listen (child-out *child*)))
+          do (child-line *child*)))
   (values :fail (format nil "~?~@[ [server: ~A]~]" control args
                         (let ((tail (and *child* (child-tail *child*))))
                           (and tail (plusp (length tail)) tail)))))
@@ -291,7 +296,9 @@ If the child does not start, every name in NAMES fails with its reason."
       (setf *child* child)
       (unwind-protect
            (loop for (name . function) in tests
-                 do (run-test name (lambda () (funcall function child))))
+                 do (run-test name (lambda ()
+                                     (handler-case (funcall function child)
+                                       (error (e) (child-fail "~A: ~A" (type-of e) e))))))
         (stop-child child)
         (setf *child* nil)))))
 
