@@ -9,7 +9,10 @@
 ;;;; "PORT n" once it listens (an :AFTER method on START-LISTENING), which the
 ;;;; test process reads from the child's output: no sleeps. /stop stops the
 ;;;; acceptor from inside a request; the child then prints "STOPPED" and waits
-;;;; for the end of its input (the test process closes it) to exit.
+;;;; for the end of its input (the test process closes it) to exit. A server
+;;;; that fails (an error out of Hunchentoot's START) prints "SERVER-ERROR"
+;;;; and exits at once, so that no client is left reading a connection
+;;;; nobody serves.
 
 (in-package #:usocket-programs)
 
@@ -53,7 +56,11 @@
     (setf (hunchentoot:acceptor-persistent-connections-p acceptor) t)
     (handler-case (hunchentoot:start acceptor)
       (error (e)
-        (format t "~&SERVER-ERROR ~A: ~A~%" (type-of e) (one-line e))))
+        ;; Exit at once: the connection being served (which Hunchentoot's
+        ;; unwinding leaves open) closes, so no client waits on it forever.
+        (format t "~&SERVER-ERROR ~A: ~A~%" (type-of e) (one-line e))
+        (finish-output)
+        (uiop:quit 1 nil)))
     (format t "~&STOPPED~%")
     (finish-output)
     (loop while (read-line *standard-input* nil))
