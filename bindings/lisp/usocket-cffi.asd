@@ -63,6 +63,7 @@ systems usocket and usocket-server), for programs written for usocket that canno
                              (:file "test-basics")
                              (:file "test-streams")
                              (:file "test-fd-streams" :if-feature :sbcl)
+                             (:file "test-native-stream-clisp" :if-feature :clisp)
                              (:file "test-datagram")
                              (:file "test-wait")
                              (:file "test-conditions")
