@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The usocket-core benchmark runner (Python 3 standard library only).
 
-    bench/run.py [QUICK=1] [--runs N] [--only GROUP,...] [--cpu N] [--no-profile]
+    bench/run.py [QUICK=1] [--runs N] [--only GROUP,...] [--runtimes RT,...] [--cpu N] [--no-profile]
                  [--budget SECONDS] [--wait-quiet SECONDS] [--publish DIR] [--allow-failures]
 
 --publish DIR also copies report.md and the charts to DIR (for instance a
@@ -44,6 +44,10 @@ instead of running, e.g.
     USOCKET_BENCH_FAULT=accept/c/lib bench/run.sh QUICK=1 --only accept   # exits 2
 
 Groups (for --only): rtt, bulk, local, udp, wait, accept, server, mem, profile.
+Runtimes (for --runtimes, which keeps only their rows): c, python, lisp (SBCL),
+lisp-ecl, lisp-clisp. The Lisps besides SBCL run RUNS_OTHER_LISP process runs
+a figure (3; QUICK=1: 1), after a warm-up that loads each implementation once
+(a cold compile is not timed).
 """
 
 import datetime
@@ -78,7 +82,7 @@ import adapters  # noqa: E402  (command lines of the Python and Lisp bench scrip
 def parse_args(argv):
     opts = {"quick": os.environ.get("QUICK", "") not in ("", "0"), "runs": None, "only": None,
             "cpu": 0, "profile": True, "budget": None, "wait_quiet": 0.0, "publish": None,
-            "allow_failures": False}
+            "allow_failures": False, "runtimes": None}
     it = iter(argv)
     for a in it:
         if a.upper().startswith("QUICK="):
@@ -89,6 +93,8 @@ def parse_args(argv):
             opts["runs"] = int(next(it))
         elif a == "--only":
             opts["only"] = set(next(it).split(","))
+        elif a == "--runtimes":
+            opts["runtimes"] = set(next(it).split(","))
         elif a == "--cpu":
             opts["cpu"] = int(next(it))
         elif a == "--no-profile":
@@ -112,15 +118,19 @@ def parse_args(argv):
 def settings(quick):
     """Work per process run. QUICK keeps every measure and N, with less work."""
     if quick:
-        return dict(runs=2, rtt_s=0.1, script_rtt_s=0.1, udp_s=0.1, bulk_bytes=256 << 20, wait_s=0.05,
+        return dict(quick=True, runs=2, rtt_s=0.1, script_rtt_s=0.1, udp_s=0.1, bulk_bytes=256 << 20, wait_s=0.05,
                     accept=4000, accept_rounds=2, rps_s=0.2, rps_warm=0.1, srv_mem_clients=5000,
-                    mem_count=10000, script_paired=False, budget=160.0, grace=40.0, profile_min=0)
-    return dict(runs=5, rtt_s=0.5, script_rtt_s=0.3, udp_s=0.5, bulk_bytes=2 << 30, wait_s=0.15,
+                    mem_count=10000, script_paired=False, budget=160.0, grace=40.0, profile_min=0,
+                    other_lisp_runs=1, other_lisp_budget=75.0, other_lisp_wait_ns=(10, 10000))
+    return dict(quick=False, runs=5, rtt_s=0.5, script_rtt_s=0.3, udp_s=0.5, bulk_bytes=2 << 30, wait_s=0.15,
                 accept=4000, accept_rounds=5, rps_s=0.6, rps_warm=0.2, srv_mem_clients=5000,
-                mem_count=10000, script_paired=True, budget=545.0, grace=30.0, profile_min=40)
+                mem_count=10000, script_paired=True, budget=545.0, grace=30.0, profile_min=40,
+                other_lisp_runs=3, other_lisp_budget=300.0, other_lisp_wait_ns=(10, 100, 1000, 10000))
 
 
 WAIT_NS = [10, 100, 1000, 10000]
+# the runtimes measured by a script (a binding against its own baseline)
+SCRIPT_RUNTIMES = ("python",) + adapters.LISP_RUNTIMES
 SERVER_CLIENTS = [1, 100, 1000]
 
 
@@ -232,6 +242,13 @@ def build(log):
             log(r.stdout.rstrip())
         return exe, None
 
+    # the peer processes of the Lisp bench off SBCL (raw C, no library)
+    exe, err = compile_("bench_peer", ["-pthread"], ["-pthread"])
+    out["bench_peer"] = exe
+    if err:
+        why["bench_peer"] = "compile error: " + err
+        broken.append("bench_peer.c does not compile:\n" + err)
+
     exe, err = compile_("bench_raw", [], [])
     out["bench_raw"] = exe
     if err:
@@ -315,6 +332,8 @@ RUNTIMES = {
     "c": ("C", "raw", "lib"),
     "python": ("Python", "stdlib", "binding"),
     "lisp": ("Lisp (SBCL)", "usocket", "binding"),
+    "lisp-ecl": ("Lisp (ECL)", "usocket", "binding"),
+    "lisp-clisp": ("Lisp (CLISP)", "usocket", "binding"),
 }
 LABELS = {
     ("c", "raw"): "raw C syscalls",
@@ -323,6 +342,10 @@ LABELS = {
     ("python", "binding"): "Python binding (ctypes)",
     ("lisp", "usocket"): "usocket 0.8.3 on SBCL",
     ("lisp", "binding"): "Lisp binding (usocket-cffi)",
+    ("lisp-ecl", "usocket"): "usocket 0.8.3 on ECL",
+    ("lisp-ecl", "binding"): "Lisp binding on ECL",
+    ("lisp-clisp", "usocket"): "usocket 0.8.3 on CLISP",
+    ("lisp-clisp", "binding"): "Lisp binding on CLISP",
 }
 
 
@@ -336,6 +359,7 @@ class Row:
         self.unit, self.better = unit, better
         self.runs, self.failures, self.status, self.extra = [], [], None, {}
         self.cpu_runs = []
+        self.max_runs = None  # fewer process runs than the run's (the Lisps besides SBCL)
         self.id = "%s/%s/%s/%s" % (measure, param, runtime, impl) if param != "" else \
             "%s/%s/%s" % (measure, runtime, impl)
 
@@ -368,6 +392,8 @@ def make_plan(S, exes, why, cpu):
         return rows
 
     def other_rows(group, measure, param, runtime, unit, better, timeout, paired=False, **p):
+        if runtime in adapters.OTHER_LISPS and S["quick"] and measure in ("rtt", "udp"):
+            p["warmup"] = 200  # QUICK off SBCL: CLISP's native UDP takes 0.4 ms a round trip
         rows = []
         base_id = None
         for impl in RUNTIMES[runtime][1:]:
@@ -378,10 +404,11 @@ def make_plan(S, exes, why, cpu):
             if base_id is None:
                 base_id = r.id
             rows.append(r)
-        if paired and S["script_paired"] and runtime == "lisp":
+        if paired and S["script_paired"] and runtime in adapters.LISP_RUNTIMES:
             # the Lisp script's own paired check: both implementations in one image
             cmd, reason = adapters.command(runtime, "paired-" + measure, "both", p)
-            rows.append(Row(group, measure, param, runtime, "paired", "Lisp binding ÷ usocket, paired in one image",
+            rows.append(Row(group, measure, param, runtime, "paired", "Lisp binding ÷ usocket, paired in one image"
+                            + ("" if runtime == "lisp" else " (%s)" % adapters.OTHER_LISPS[runtime][2]),
                             taskset(cpu, cmd) if cmd else None, timeout, reason=reason, unit="ratio",
                             better=better))
         return rows
@@ -393,7 +420,7 @@ def make_plan(S, exes, why, cpu):
                       ["rtt", "--size", str(size), "--seconds", str(S["rtt_s"]), "--iters", "2000000"],
                       "us", "lower", 60,
                       ["paired-rtt", "--size", str(size), "--seconds", str(S["rtt_s"]), "--iters", "2000000"])
-        for rt in ("python", "lisp"):
+        for rt in SCRIPT_RUNTIMES:
             rows += other_rows("rtt", "rtt", size, rt, "us", "lower", 120, paired=(size == 1),
                                size=size, seconds=S["script_rtt_s"])
         groups.append(("rtt", "TCP echo round trip, %d B" % size, rows))
@@ -402,7 +429,7 @@ def make_plan(S, exes, why, cpu):
     b = S["bulk_bytes"]
     rows = c_rows("bulk", "bulk", "", ["bulk", "--bytes", str(b)], ["bulk", "--bytes", str(b)],
                   "GB/s", "higher", 120, ["paired-bulk", "--bytes", str(b)])
-    for rt in ("python", "lisp"):
+    for rt in SCRIPT_RUNTIMES:
         rows += other_rows("bulk", "bulk", "", rt, "GB/s", "higher", 180, bytes=b)
     groups.append(("bulk", "TCP bulk receive, %s in 64 KiB reads" % human_bytes(b), rows))
 
@@ -422,7 +449,7 @@ def make_plan(S, exes, why, cpu):
     rows = c_rows("udp", "udp", 64, ["udp", "--size", "64", "--seconds", str(S["udp_s"]), "--iters", "2000000"],
                   ["udp", "--size", "64", "--seconds", str(S["udp_s"]), "--iters", "2000000"], "us", "lower", 60,
                   ["paired-udp", "--size", "64", "--seconds", str(S["udp_s"]), "--iters", "2000000"])
-    for rt in ("python", "lisp"):
+    for rt in SCRIPT_RUNTIMES:
         rows += other_rows("udp", "udp", 64, rt, "us", "lower", 120, paired=True, size=64,
                            seconds=S["script_rtt_s"])
     groups.append(("udp", "UDP request/response, 64 B", rows))
@@ -444,9 +471,12 @@ def make_plan(S, exes, why, cpu):
                    taskset(cpu, [lib, "wait-list"] + common) if lib else None, 60, baseline=r_epoll.id,
                    reason=None if lib else why.get("bench_lib"), unit="us")
         rows += [r_poll, r_epoll, r_lw, r_ll]
-        for rt in ("python", "lisp"):
+        for rt in SCRIPT_RUNTIMES:
+            if rt in adapters.OTHER_LISPS and n not in S["other_lisp_wait_ns"]:
+                continue
             for method, label, base_method in adapters.WAIT_METHODS[rt]:
-                cmd, reason = adapters.command(rt, "wait", method, dict(n=n, seconds=S["wait_s"]))
+                cmd, reason = adapters.command(rt, "wait", method, dict(n=n, seconds=S["wait_s"],
+                                                                        quick=S["quick"]))
                 base_id = None
                 if base_method:
                     base_id = "wait/%d/%s/%s" % (n, rt, base_method)
@@ -460,7 +490,7 @@ def make_plan(S, exes, why, cpu):
     ar = ["--count", str(a), "--rounds", str(S["accept_rounds"])]
     rows = c_rows("accept", "accept", "", ["accept"] + ar, ["accept"] + ar, "conn/s", "higher", 60,
                   ["paired-accept"] + ar)
-    for rt in ("python", "lisp"):
+    for rt in SCRIPT_RUNTIMES:
         rows += other_rows("accept", "accept", "", rt, "conn/s", "higher", 120, count=a, rounds=S["accept_rounds"])
     groups.append(("accept", "accept drain of %d queued connections" % a, rows))
 
@@ -498,7 +528,18 @@ def make_plan(S, exes, why, cpu):
     # budget runs out, what is left is skipped (and reported as such)
     order = {"rtt": 0, "bulk": 1, "local": 2, "udp": 2, "accept": 3, "server": 4, "mem": 5, "wait": 6}
     groups.sort(key=lambda g: order.get(g[0], 9))
-    return groups
+    # The Lisps besides SBCL: their rows in groups of their own (same titles),
+    # run after all the others with a budget of their own (main), so they
+    # never take time from the rows that were there before them
+    late = []
+    for i, (gname, title, rows) in enumerate(groups):
+        mine = [r for r in rows if r.runtime in adapters.OTHER_LISPS]
+        if mine:
+            for r in mine:
+                r.max_runs = S["other_lisp_runs"]
+            groups[i] = (gname, title, [r for r in rows if r.runtime not in adapters.OTHER_LISPS])
+            late.append((gname, title, mine))
+    return [g for g in groups if g[2]] + late
 
 
 def human_bytes(b):
@@ -529,6 +570,8 @@ def execute(groups, runs, budget_end, log, hard_end=None):
             order = rows if k % 2 == 0 else list(reversed(rows))
             for r in order:
                 if r.cmd is None or r.status in ("unavailable", "skipped"):
+                    continue
+                if r.max_runs is not None and len(r.runs) + len(r.failures) >= r.max_runs:
                     continue
                 if len(r.failures) >= 2 and not r.runs:
                     continue  # failed twice with no success: stop spending time on it
@@ -818,8 +861,28 @@ def main(argv):
     groups = make_plan(S, exes, why, o["cpu"])
     if o["only"]:
         groups = [g for g in groups if g[0] in o["only"]]
+    if o["runtimes"]:
+        groups = [(g, t, [r for r in rows if r.runtime in o["runtimes"]]) for g, t, rows in groups]
+        groups = [g for g in groups if g[2]]
+    # the Lisps besides SBCL: load each implementation once, untimed (a cold
+    # ASDF compile of the binding on ECL takes about a minute), and give their
+    # rows time of their own in the budget
+    others = sorted(set(r.runtime for g in groups for r in g[2]
+                        if r.runtime in adapters.OTHER_LISPS and r.cmd))
+    for rt in others:
+        env = dict(os.environ)
+        env["USOCKET_LIBRARY"] = env.get("USOCKET_LIBRARY") or LIBSO
+        for impl in RUNTIMES[rt][1:]:
+            cmd, reason = adapters.command(rt, "load", impl, {})
+            if not cmd:
+                continue
+            t0 = time.monotonic()
+            rec, err = run_child(taskset(o["cpu"], cmd), 300, env)
+            log("  warm-up %s %s: %s in %.1f s" % (rt, impl, rec.get("status"), time.monotonic() - t0)
+                + ("" if rec.get("status") == "ok" else ": " + str(rec.get("reason"))[:200]))
     acc = None
-    if (not o["only"] or o["only"] & {"accept", "profile"}) and exes.get("bench_raw") and exes.get("bench_lib") \
+    if (not o["only"] or o["only"] & {"accept", "profile"}) and (not o["runtimes"] or "c" in o["runtimes"]) \
+            and exes.get("bench_raw") and exes.get("bench_lib") \
             and shutil.which("valgrind"):
         # the deterministic figure of the accept target (a few seconds): every run has it
         import profile_ops
@@ -832,16 +895,15 @@ def main(argv):
                        acc[mode]["lib"]["per_accept"], acc[mode]["lib"]["allocs_per_accept"]))
         except Exception as e:
             acc = {"error": "%s: %s" % (type(e).__name__, str(e)[:300]), "command": profile_ops.accept_command()}
-    execute(groups, runs, budget_end, log, hard_end=budget_end + S["grace"])
-    figs = figures(groups)
-    for f in figs:
-        if is_c_baseline(f) and (f["status"] == "failed" or f["failures"]):
-            broken.append("baseline %s failed: %s" % (f["id"], f["reason"] or f["failures"][0]))
-    impl_failed = implementation_failures(figs)
+    main = [g for g in groups if not any(r.runtime in adapters.OTHER_LISPS for r in g[2])]
+    late = [g for g in groups if g not in main]
+    execute(main, runs, budget_end, log, hard_end=budget_end + S["grace"])
 
     prof = None
     remaining = budget_end - time.monotonic() + 25
-    if o["profile"] and not o["quick"] and (not o["only"] or "profile" in o["only"]) \
+    if o["runtimes"] and "c" not in o["runtimes"]:
+        pass  # the profile measures C only
+    elif o["profile"] and not o["quick"] and (not o["only"] or "profile" in o["only"]) \
             and remaining < S["profile_min"]:
         prof = {"error": "skipped: only %.0f s left of the run's time budget" % remaining, "markdown": []}
     elif o["profile"] and not o["quick"] and (not o["only"] or "profile" in o["only"]):
@@ -851,6 +913,19 @@ def main(argv):
             prof = profile_ops.run(exes, o["cpu"], remaining, log, accept=acc is None)
         except Exception as e:  # a profile is a bonus; its failure is reported
             prof = {"error": "%s: %s" % (type(e).__name__, e)}
+
+    if late:
+        # after everything that was there before them (the profile too), on a
+        # budget of their own plus what the others left unused
+        budget_end += S["other_lisp_budget"] * len(others) / len(adapters.OTHER_LISPS)
+        log("the Lisps besides SBCL (%s): %.0f s left in their budget"
+            % (", ".join(others), budget_end - time.monotonic()))
+        execute(late, runs, budget_end, log, hard_end=budget_end + S["grace"])
+    figs = figures(groups)
+    for f in figs:
+        if is_c_baseline(f) and (f["status"] == "failed" or f["failures"]):
+            broken.append("baseline %s failed: %s" % (f["id"], f["reason"] or f["failures"][0]))
+    impl_failed = implementation_failures(figs)
 
     res = {"meta": dict(machine(), date=datetime.datetime.now(datetime.timezone.utc)
                         .strftime("%Y-%m-%d %H:%M UTC"), quick=o["quick"], runs=runs, cpu=o["cpu"],

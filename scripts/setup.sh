@@ -10,10 +10,14 @@ set -eu
 cd "$(dirname "$0")/.."
 # unshare (util-linux), mount and ip (iproute2): the private network namespaces of
 # the unknown-host tests (tests/namespace.rs, tests/c/*_netns, fuzz/run.sh);
-# valgrind: tests/c/run.sh and fuzz/run.sh run under memcheck.
+# valgrind: tests/c/run.sh and fuzz/run.sh run under memcheck. ECL, CLISP and
+# ABCL (with JNA) and the programs (Hunchentoot, Drakma, cl+ssl, openssl for
+# their certificate) are installed here, before the stages, because ABCL's
+# stages run beside the others and two apt-get cannot run at once.
 packages="gcc g++ libc6-dev make pkg-config sbcl cl-cffi cl-trivial-gray-streams cl-bordeaux-threads
 cl-babel cl-split-sequence cl-usocket cl-rt socat netcat-openbsd curl valgrind iproute2 util-linux mount
-strace time"
+strace time
+ecl clisp abcl libjna-java cl-hunchentoot cl-drakma cl-plus-ssl openssl"
 need=""
 for p in $packages; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"

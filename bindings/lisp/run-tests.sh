@@ -51,7 +51,7 @@ if [ "$LISP" != sbcl ]; then
     exit 1
   fi
   echo "== usocket-cffi tests on $LISP"
-  timeout -k 5 $limit "$@" > "$out" 2>&1
+  timeout -k 5 $limit "$@" < /dev/null > "$out" 2>&1
   rc=$?
   grep -v '^;' "$out" | grep -v '^$'
   line=$(sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\1 \2/p' "$out" | tail -1)

@@ -21,7 +21,8 @@
                              (:file "constants")
                              (:module "impl"
                               :serial t
-                              :components ((:file "interrupts")
+                              :components ((:file "foreign-calls")
+                                           (:file "interrupts")
                                            (:file "finalizers")
                                            (:file "native-stream")))
                              (:file "conditions")
@@ -44,7 +45,9 @@
                              (:file "datagram")
                              (:file "wait")
                              (:file "options")
-                             (:file "server"))))
+                             (:file "server")
+                             (:file "native-socket-abcl" :pathname "impl/native-socket-abcl"
+                              :if-feature :abcl))))
   :in-order-to ((test-op (test-op "usocket-cffi/tests"))))
 
 (defsystem "usocket-cffi/compat"
@@ -72,6 +75,7 @@ systems usocket and usocket-server), for programs written for usocket that canno
                              (:file "test-interrupts")
                              (:file "test-sigint" :if-feature :sbcl)
                              (:file "test-sigint-clisp" :if-feature :clisp)
+                             (:file "test-native-socket-abcl" :if-feature :abcl)
                              (:file "test-arguments")
                              (:file "test-timeouts")
                              (:file "test-header")

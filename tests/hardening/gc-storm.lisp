@@ -47,7 +47,7 @@ name, or FORM's value) is EXPECTED."
 
 (defun core-read-timeout (usocket ms)
   "A read through the core alone: usocket_read with SO_RCVTIMEO = MS, no slicing."
-  (let ((h (socket usocket)))
+  (let ((h (usocket-cffi::socket-handle usocket)))
     (usocket-cffi::%set-option h 0 ms)
     (cffi:with-foreign-objects ((buf :uint8 1) (n :size))
       (let ((code (usocket-cffi::%read h buf 1 n)))

@@ -1,11 +1,13 @@
-;;;; hlisp.lisp: what the SBCL programs of tests/hardening/ share. Loaded by
+;;;; hlisp.lisp: what the Lisp programs of tests/hardening/ share. Loaded by
 ;;;; each of them first: loads usocket-cffi from bindings/lisp (the way
 ;;;; bindings/lisp/tests/run.lisp does), and defines the package
 ;;;; USOCKET-HARDENING with a pass/fail tally, loopback helpers, descriptor
 ;;;; and memory counters and a /proc-based "is this thread blocked" probe.
+;;;; Runs on SBCL, ECL, CLISP and ABCL: what each does its own way is in
+;;;; hportable.lisp (loaded below), and nowhere else but the next two lines.
 
-(require :asdf)
-(require :sb-posix)
+#+clisp (require "asdf")
+#-clisp (require :asdf)
 
 (defparameter cl-user::*hardening-dir*
   (make-pathname :name nil :type nil :version nil :defaults *load-truename*))
@@ -19,13 +21,15 @@
       (format t "~A~%Loading usocket-cffi failed: ~A~%0 passed, 1 failed~%"
               (get-output-stream-string log) e)
       (finish-output)
-      (sb-ext:exit :code 1 :abort t))))
+      (uiop:quit 1 nil))))
 
 (defpackage #:usocket-hardening
   (:use #:common-lisp #:usocket-cffi)
   (:export #:check #:summary #:passed #:failed))
 
 (in-package #:usocket-hardening)
+
+(load (merge-pathnames "hportable.lisp" cl-user::*hardening-dir*))
 
 ;;; Tally.
 
@@ -43,23 +47,13 @@
 (defun summary (&optional (label "lisp"))
   "Print the last line run.sh reads and exit 0 only when nothing failed."
   (format t "~A: ~D passed, ~D failed~%~D passed, ~D failed~%" label *passed* *failed* *passed* *failed*)
-  (finish-output)
-  (sb-ext:exit :code (if (zerop *failed*) 0 1) :abort t))
+  (exit-lisp (if (zerop *failed*) 0 1)))
 
 (defun getenv-integer (name default)
-  (let ((v (sb-ext:posix-getenv name)))
+  (let ((v (getenv name)))
     (or (and v (parse-integer v :junk-allowed t)) default)))
 
-;;; Clocks, descriptors, memory.
-
-(defun now-ms ()
-  "CLOCK_MONOTONIC in ms (GET-INTERNAL-REAL-TIME is the 4 ms coarse clock here)."
-  (multiple-value-bind (s ns) (sb-unix::clock-gettime 1 #|CLOCK_MONOTONIC|#)
-    (+ (* s 1000d0) (/ ns 1d6))))
-
-(defun fd-count ()
-  "Open descriptors of this process."
-  (length (directory "/proc/self/fd/*" :resolve-symlinks nil)))
+;;; Descriptors and memory (clocks, descriptor counts and GC: hportable.lisp).
 
 (defun status-kib (key &optional (pid "self"))
   (with-open-file (in (format nil "/proc/~A/status" pid))
@@ -72,8 +66,6 @@
 
 (defun rss-kib () (status-kib "VmRSS"))
 
-(defun full-gc () (sb-ext:gc :full t))
-
 (defun split-words (line)
   (let ((words '()) (start nil))
     (dotimes (i (length line))
@@ -85,7 +77,7 @@
 
 (defun in-private-namespace-p ()
   "Inside the namespace netns.sh makes: the resolver reads files only."
-  (and (equal (sb-ext:posix-getenv "USOCKET_HARDENING_NETNS") "1")
+  (and (equal (getenv "USOCKET_HARDENING_NETNS") "1")
        (with-open-file (in "/etc/nsswitch.conf" :if-does-not-exist nil)
          (and in
               (loop for line = (read-line in nil)
@@ -124,7 +116,7 @@ descriptor the core lends."
   (dolist (s sockets)
     (when (typep s 'usocket) (ignore-errors (socket-close s)))))
 
-(defvar *next-port* (+ 20000 (* 10 (mod (sb-posix:getpid) 1200))))
+(defvar *next-port* (+ 20000 (* 10 (mod (getpid) 1200))))
 
 (defun dead-port (&optional (host +lo4+))
   "A port where nothing listens now, below the ephemeral range (32768-60999),
@@ -152,8 +144,9 @@ itself (TCP simultaneous open)."
   '(7 44 45 43 288 232 281 271))
 
 (defun thread-syscall (thread)
-  (let ((tid (sb-thread::thread-os-tid thread)))
-    (with-open-file (in (format nil "/proc/self/task/~D/syscall" tid) :if-does-not-exist nil)
+  (let ((tid (thread-tid thread)))
+    (with-open-file (in (if tid (format nil "/proc/self/task/~D/syscall" tid) "/nonexistent")
+                        :if-does-not-exist nil)
       (let ((line (and in (read-line in nil))))
         (and line (digit-char-p (char line 0))
              (parse-integer line :junk-allowed t))))))
@@ -166,12 +159,6 @@ blocked in one of SYSCALLS. True if it is."
       (when (member (thread-syscall thread) syscalls) (return t))
       (when (> (now-ms) end) (return nil))
       (sleep 0.0005))))
-
-(defun join (thread &optional (limit 10))
-  "Join THREAD within LIMIT seconds; values: its value and whether it ended."
-  (multiple-value-bind (v status) (sb-thread:join-thread thread :default :timed-out :timeout limit)
-    (declare (ignore status))
-    (values v (not (eq v :timed-out)))))
 
 (defun condition-name (c)
   (string-downcase (symbol-name (type-of c))))

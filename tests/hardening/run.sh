@@ -4,7 +4,7 @@
 # Python, SIGPIPE in a C host); hostile peers against the C, Python and Lisp
 # socket servers. Loopback only; every part under a time limit.
 #
-#   tests/hardening/run.sh          the default run (about 2 minutes): soaks of
+#   tests/hardening/run.sh          the default run (about 3 minutes): soaks of
 #                                   5,000 cycles per runtime
 #   tests/hardening/run.sh soak     the long run (several minutes): soaks of
 #                                   100,000 cycles per runtime, an unpaced
@@ -14,6 +14,11 @@
 # Parts (each prints "N passed, M failed" last; a part that prints no such
 # line, crashes or runs out of time counts as failed):
 #   faults-{c,python,lisp}      faults.tsv, inside netns.sh's private namespace
+#   faults-lisp-{ecl,clisp,abcl}  faults.lisp on ECL, CLISP and ABCL (faults-lisp
+#                               is SBCL); same namespace. Each part that runs
+#                               first loads usocket-cffi once (load-check.lisp)
+#                               when ASDF's fasl cache for this tree is cold or
+#                               older than bindings/lisp, so the part is timed warm
 #   soak-{c,python,lisp}        soak.c, soak.py, soak.lisp
 #   close-{python,lisp}         test_close_under_call.py, close-under-call.lisp
 #                               (C: tests/blocking.rs close_wakes_*)
@@ -26,7 +31,11 @@
 #
 # Environment: USOCKET_HARDENING_NO_BUILD=1 skips `make build` (the library
 # must then be built already); USOCKET_HARDENING_PARTS="faults-c soak-lisp"
-# runs only those parts; PYTHON (default python3), SBCL (default sbcl), CC.
+# runs only those parts (e.g. USOCKET_HARDENING_PARTS=faults-lisp-ecl, or
+# "faults-lisp faults-lisp-ecl faults-lisp-clisp faults-lisp-abcl" for the
+# Lisp fault table everywhere); PYTHON (default python3), SBCL (default
+# sbcl), ECL (ecl), CLISP (clisp), ABCL (abcl; CLASSPATH gets
+# /usr/share/java/jna.jar), CC.
 # Prints every part's output, a table of parts, the measurements, and
 # "N passed, M failed" last (checks summed over the parts); exits non-zero
 # on any failure. Needs root for unshare -n -m (the fault runners).
@@ -57,7 +66,7 @@ export HOSTILE_BURST
 
 total_passed=0 total_failed=0
 table=""
-note() { table="$table$(printf '  %-16s %s' "$1" "$2")
+note() { table="$table$(printf '  %-18s %s' "$1" "$2")
 "; }
 
 # count FILE: "passed failed" from the last "N passed, M failed" (ours) or
@@ -160,13 +169,61 @@ if [ "$py_ok" = 1 ] && ! "$PY" -c 'import pytest' 2> /dev/null; then
     fi
 fi
 lisp_ok=1 lisp_why=""
-if ! lisp_why=$(timeout 120 "$SBCL" --noinform --non-interactive --no-userinit --no-sysinit \
+sbcl_parts="faults-lisp soak-lisp close-lisp gc-storm-lisp hostile-lisp"
+wanted_any() { local p; for p in "$@"; do want "$p" && return 0; done; return 1; }
+if wanted_any $sbcl_parts &&
+    ! lisp_why=$(timeout 120 "$SBCL" --noinform --non-interactive --no-userinit --no-sysinit \
     --load "$HERE/hlisp.lisp" --eval '(progn (usocket-cffi:core-version) (sb-ext:exit :code 0))' 2>&1); then
     lisp_ok=0
     lisp_why="the Lisp binding (bindings/lisp, system usocket-cffi) does not load: $(echo "$lisp_why" | grep -v '^;' | grep -v '^$' | tail -2 | tr '\n' ' ')"
 fi
 [ "$py_ok" = 1 ] && echo "Python binding: importable" || echo "Python binding: NOT usable: $py_why"
-[ "$lisp_ok" = 1 ] && echo "Lisp binding: loads" || echo "Lisp binding: NOT usable: $lisp_why"
+if wanted_any $sbcl_parts; then
+    [ "$lisp_ok" = 1 ] && echo "Lisp binding: loads" || echo "Lisp binding: NOT usable: $lisp_why"
+fi
+
+# The other Lisps (faults-lisp-ecl, -clisp, -abcl): the command that loads a
+# file on each, as bindings/lisp/run-tests.sh starts them.
+ECL_RUN=("${ECL:-ecl}" -norc --load)
+CLISP_RUN=("${CLISP:-clisp}" -norc -q)
+ABCL_RUN=(env "CLASSPATH=/usr/share/java/jna.jar${CLASSPATH:+:$CLASSPATH}" "${ABCL:-abcl}" --noinform --noinit --batch --load)
+# fasls_fresh IMPL: ASDF's cache of this tree's bindings/lisp/src for IMPL
+# exists and every source file compiled there (not SBCL's fd-stream.lisp
+# elsewhere) is older than its compiled file.
+fasls_fresh() {
+    local dir src f
+    dir=$(ls -d "${XDG_CACHE_HOME:-$HOME/.cache}/common-lisp/$1"-*"$ROOT/bindings/lisp/src" 2> /dev/null | head -1)
+    [ -n "$dir" ] || return 1
+    for src in $(cd "$ROOT/bindings/lisp/src" && find . -name '*.lisp'); do
+        for f in "$dir/${src%.lisp}".*; do
+            [ -e "$f" ] || continue
+            [ "$f" -nt "$ROOT/bindings/lisp/src/$src" ] || return 1
+        done
+    done
+}
+# other_lisp IMPL LIMIT: runs faults.lisp on IMPL as part faults-lisp-IMPL,
+# after a load check (which fills a cold fasl cache) when the cache is not fresh.
+other_lisp() {
+    local impl=$1 limit=$2 why t0 exe
+    local -n run=${impl^^}_RUN
+    want "faults-lisp-$impl" || return 0
+    case $impl in ecl) exe=${ECL:-ecl} ;; clisp) exe=${CLISP:-clisp} ;; abcl) exe=${ABCL:-abcl} ;; esac
+    if ! command -v "$exe" > /dev/null 2>&1 || { [ "$impl" = abcl ] && [ ! -f /usr/share/java/jna.jar ]; }; then
+        local pkgs=$impl
+        [ "$impl" = abcl ] && pkgs="abcl and libjna-java (/usr/share/java/jna.jar)"
+        broken "faults-lisp-$impl" "$exe is not installed (Debian: $pkgs; bindings/lisp/run-tests.sh $impl installs it)"
+        return
+    fi
+    if ! fasls_fresh "$impl"; then
+        t0=$SECONDS
+        if ! why=$(timeout 600 "${run[@]}" "$HERE/load-check.lisp" 2>&1); then
+            broken "faults-lisp-$impl" "usocket-cffi does not load on $impl: $(echo "$why" | grep -v '^;' | grep -v '^$' | tail -2 | tr '\n' ' ')"
+            return
+        fi
+        echo "$impl: fasl cache filled in $((SECONDS - t0)) s ($(echo "$why" | grep '^usocket-cffi loads'))"
+    fi
+    part "faults-lisp-$impl" "$limit" "$HERE/netns.sh" "${run[@]}" "$HERE/faults.lisp"
+}
 
 SBCL_RUN=("$SBCL" --noinform --non-interactive --no-userinit --no-sysinit --load)
 # pytest FILE, run from this directory (its conftest.py puts the binding on sys.path)
@@ -189,6 +246,9 @@ if [ "$lisp_ok" = 1 ]; then
 else
     broken faults-lisp "$lisp_why"
 fi
+other_lisp ecl 180
+other_lisp clisp 120
+other_lisp abcl 240
 
 # ---------------------------------------------------------------- soaks
 if [ "$c_ok" = 1 ]; then part soak-c "$SOAK_LIMIT" "$BIN/soak" "$CYCLES"; else broken soak-c "the C programs did not build"; fi

@@ -76,7 +76,7 @@
      (multiple-value-bind (c s) (connect 5)
        (let ((ok t))
          (dolist (sock (list c s))
-           (let ((h (socket sock)))
+           (let ((h (usocket-cffi::socket-handle sock)))
              (socket-close sock)
              (socket-close sock)        ; idempotent
              (setf ok (and (expect i invalid-handle-error (raw-close-status h)) ok))))

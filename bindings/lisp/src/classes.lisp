@@ -8,9 +8,16 @@ SOCKET-ACCEPT on this thread, or globally) get an SB-SYS:FD-STREAM as their
 SOCKET-STREAM, as native usocket's on SBCL; otherwise the binding's own Gray
 stream. usocket-cffi/compat sets it to T.")
 
+(defvar *native-socket-objects* nil
+  "When true, SOCKET of a stream socket gives the implementation's own socket
+object where the binding has one for this Lisp (NATIVE-SOCKET-OBJECT), as
+native usocket does, for programs that set options through it (Hunchentoot).
+usocket-cffi/compat sets it to T.")
+
 (defclass usocket ()
-  ((socket :initarg :socket :accessor socket
-           :documentation "The core's handle (an integer).")
+  ((socket :initarg :socket :accessor socket-handle
+           :documentation "The core's handle (an integer). See SOCKET for what
+usocket's users get.")
    (wait-list :initform nil :accessor wait-list
               :documentation "The WAIT-LIST this socket is in, if any.")
    (state :initform nil :accessor state
@@ -33,7 +40,10 @@ gave it; also the socket's SO_RCVTIMEO.")
    (element-type :initarg :element-type :initform 'character)
    (external-format :initarg :external-format :initform :utf-8)
    (native-p :initarg :native-p :initform *native-streams* :reader native-stream-socket-p
-             :documentation "Whether its stream is an SB-SYS:FD-STREAM (see fd-stream.lisp)."))
+             :documentation "Whether its stream is an SB-SYS:FD-STREAM (see fd-stream.lisp).")
+   (native-object :initform nil :accessor native-object
+                  :documentation "The implementation's own socket object SOCKET gives, once
+made (see NATIVE-SOCKET-OBJECT)."))
   (:documentation "A connected TCP socket. Close it with SOCKET-CLOSE or by
 closing its stream."))
 
@@ -61,7 +71,7 @@ closing its stream."))
 
 (defmethod print-object ((s usocket) stream)
   (print-unreadable-object (s stream :type t :identity t)
-    (format stream "~:[handle ~D~;closed~]" (closed-p s) (socket s))))
+    (format stream "~:[handle ~D~;closed~]" (closed-p s) (socket-handle s))))
 
 (defun close-handle-quietly (handle)
   (without-interrupts (%close handle)))
@@ -77,13 +87,23 @@ core calls in it."
   `(let ((*error-socket* ,socket) (*error-host* ,host))
      ,@body))
 
-(defun socket-handle (usocket)
-  "The core handle of USOCKET, for a call."
-  (socket usocket))
+(defgeneric socket (usocket)
+  (:documentation "usocket's SOCKET: the implementation's own socket object
+where compat gives one (NATIVE-SOCKET-OBJECT: ECL's sb-bsd-sockets socket,
+CLISP's socket stream), else the core's handle (an integer). The binding's
+own calls use SOCKET-HANDLE."))
+
+(defmethod socket ((usocket usocket))
+  (let ((handle (socket-handle usocket)))
+    ;; a socket made by MAKE-SOCKET with an object of the user's own gives it back
+    (or (and (integerp handle) (native-socket-object usocket)) handle)))
+
+(defmethod (setf socket) (handle (usocket usocket))
+  (setf (socket-handle usocket) handle))
 
 (defun socket-fd (usocket)
   "The OS descriptor of USOCKET (still owned by the library)."
   (with-socket-context (usocket)
     (cffi:with-foreign-object (fd :int32)
-      (%fd (socket usocket) fd)
+      (%fd (socket-handle usocket) fd)
       (cffi:mem-ref fd :int32))))

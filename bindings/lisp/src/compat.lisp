@@ -34,3 +34,5 @@
 ;; Native streams where this Lisp has them (SBCL); elsewhere the Gray stream
 ;; (see impl/native-stream.lisp and the README's table).
 (setf *native-streams* (native-streams-supported-p))
+;; SOCKET gives the implementation's own socket object where there is one.
+(setf *native-socket-objects* t)

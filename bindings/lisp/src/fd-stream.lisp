@@ -28,7 +28,7 @@
   "A new descriptor (close-on-exec) for USOCKET's socket, owned by the caller."
   (cffi:with-foreign-object (fd :int32)
     (with-socket-context (usocket)
-      (%dup-fd (socket usocket) fd))
+      (%dup-fd (socket-handle usocket) fd))
     (cffi:mem-ref fd :int32)))
 
 (defun native-external-format (external-format)
@@ -50,7 +50,7 @@ USOCKET's handle when it is closed."
                                                :dual-channel-p t
                                                :auto-close t
                                                :name (format nil "usocket-cffi socket, handle ~D"
-                                                             (socket usocket)))
+                                                             (socket-handle usocket)))
                    (error (e)
                      (sb-unix:unix-close fd)
                      (error e)))))
@@ -126,7 +126,7 @@ finalizer of the stream closes the number once the stream is garbage."
          (unless abort                  ; send what is buffered
            (ignore-errors (finish-output stream)))
          (unless (closed-p usocket)
-           (without-interrupts (%shutdown-raw (socket usocket) +shut-both+)))
+           (without-interrupts (%shutdown-raw (socket-handle usocket) +shut-both+)))
          (let ((fd (sb-sys:fd-stream-fd stream)))
            (when (>= fd 0) (bury-fd fd)))
          ;; What SBCL's close does besides closing the descriptor and pooling

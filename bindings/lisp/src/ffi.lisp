@@ -85,7 +85,7 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
      (push (list ',lisp-name ',(canonical-type return-type)
                  ',(mapcar (lambda (a) (canonical-type (second a))) args))
            (gethash ,c-name *core-functions*))
-     (cffi:defcfun (,c-name ,lisp-name) ,return-type ,@args)))
+     (define-core-function ,c-name ,lisp-name ,return-type ,@args)))
 
 ;;; Errors and version.
 

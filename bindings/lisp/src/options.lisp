@@ -67,12 +67,12 @@ INVALID-ARGUMENT-ERROR, anything else TYPE-ERROR."
 (defun core-option (socket number)
   (cffi:with-foreign-object (value :int64)
     (with-socket-context (socket)
-      (%get-option (socket socket) number value))
+      (%get-option (socket-handle socket) number value))
     (cffi:mem-ref value :int64)))
 
 (defun (setf core-option) (value socket number)
   (with-socket-context (socket)
-    (%set-option (socket socket) number value))
+    (%set-option (socket-handle socket) number value))
   value)
 
 (defmethod socket-option ((socket usocket) option &key)

@@ -76,7 +76,7 @@ slices until it succeeds: true then; NIL once the server was stopped or closed."
 
 (defun tcp-event-loop (server function arguments element-type multi-threading)
   "Serve SERVER (a STREAM-SERVER-USOCKET over a core server handle)."
-  (let ((handle (socket server))
+  (let ((handle (socket-handle server))
         (local-p (local-p server))
         (element-type (or element-type (element-type server))))
     (unwind-protect
@@ -103,7 +103,7 @@ slices until it succeeds: true then; NIL once the server was stopped or closed."
 
 (defun udp-event-loop (server function arguments max-buffer-size)
   "Serve SERVER (a DATAGRAM-USOCKET over a core UDP server handle)."
-  (let ((handle (socket server))
+  (let ((handle (socket-handle server))
         (buffer (make-array max-buffer-size :element-type 'octet)))
     (unwind-protect
          (cffi:with-foreign-objects ((peer '(:struct address)) (len :size))

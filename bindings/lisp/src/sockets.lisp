@@ -206,7 +206,7 @@ STREAM-USOCKET whose stream has ELEMENT-TYPE (default: the listener's)."))
   "Accept on LISTENER with usocket_accept_for in interrupt-safe slices
 (bounded by the listener's receive timeout, if any); PEER (a
 usocket_address pointer or NIL) receives the client's address."
-  (let ((handle (socket listener))
+  (let ((handle (socket-handle listener))
         (element-type (or element-type (element-type listener))))
     (check-element-type element-type)
     (cffi:with-foreign-object (out 'usocket-t)
@@ -232,7 +232,7 @@ usocket_address pointer or NIL) receives the client's address."
   "Close USOCKET's core handle once; later calls do nothing."
   (unless (closed-p usocket)
     (setf (closed-p usocket) t)
-    (let ((handle (socket usocket)))
+    (let ((handle (socket-handle usocket)))
       (when (integerp handle)
         (close-handle-quietly handle))))
   t)
@@ -277,7 +277,7 @@ Buffered output is sent first."))
                    (open-stream-p stream))
           (finish-output stream))))
     (with-socket-context (usocket)
-      (%shutdown (socket usocket) how))
+      (%shutdown (socket-handle usocket) how))
     t))
 
 ;;; Names.
@@ -297,7 +297,7 @@ Buffered output is sent first."))
     (return-from get-local-name (get-local-path socket)))
   (cffi:with-foreign-object (a '(:struct address))
     (with-socket-context (socket)
-      (%local-name (socket socket) a))
+      (%local-name (socket-handle socket) a))
     (values (address-octets a) (address-port a))))
 
 (defmethod get-peer-name ((socket usocket))
@@ -305,7 +305,7 @@ Buffered output is sent first."))
     (return-from get-peer-name (get-peer-path socket)))
   (cffi:with-foreign-object (a '(:struct address))
     (with-socket-context (socket)
-      (%peer-name (socket socket) a))
+      (%peer-name (socket-handle socket) a))
     (values (address-octets a) (address-port a))))
 
 (defmethod get-local-address ((socket usocket)) (nth-value 0 (get-local-name socket)))

@@ -45,7 +45,7 @@
 
 (defun make-socket-stream (usocket element-type external-format)
   (make-instance 'usocket-stream
-                 :io (make-sock-io usocket (socket usocket)
+                 :io (make-sock-io usocket (socket-handle usocket)
                                    (normalize-external-format external-format))
                  :element-type element-type))
 

@@ -41,8 +41,8 @@
     (let ((old (wait-list input)))
       (when old (remove-waiter old input)))
     (with-socket-context (input)
-      (%wait-list-add (wait-list-handle wait-list) (socket input)))
-    (setf (gethash (socket input) (wait-list-map wait-list)) input
+      (%wait-list-add (wait-list-handle wait-list) (socket-handle input)))
+    (setf (gethash (socket-handle input) (wait-list-map wait-list)) input
           (wait-list input) wait-list)
     (push input (wait-list-waiters wait-list))
     (incf (wait-list-count wait-list))
@@ -56,9 +56,9 @@
       ;; A closed socket has left the core's list by itself.
       (handler-case
           (with-socket-context (input)
-            (%wait-list-remove (wait-list-handle wait-list) (socket input)))
+            (%wait-list-remove (wait-list-handle wait-list) (socket-handle input)))
         (invalid-handle-error () nil)))
-    (remhash (socket input) (wait-list-map wait-list))
+    (remhash (socket-handle input) (wait-list-map wait-list))
     (setf (wait-list-waiters wait-list) (delete input (wait-list-waiters wait-list))
           (wait-list-marked wait-list) (delete input (wait-list-marked wait-list))
           (wait-list-pending wait-list) (delete input (wait-list-pending wait-list))
@@ -168,7 +168,7 @@ socket among them signals INVALID-HANDLE-ERROR, as the core does."
       (when (buffered-input-p s)
         (setf (state s) :read)
         (incf buffered))
-      (setf (aref handles i) (socket s))
+      (setf (aref handles i) (socket-handle s))
       (incf i))
     (let ((deadline (deadline-after timeout))
           (nready 0))

@@ -30,7 +30,7 @@
 
 (defstruct (test-thread (:constructor %make-test-thread))
   thread (lock (bt:make-lock "test thread")) (done (bt:make-condition-variable))
-  (finished nil) (value nil) name)
+  (finished nil) (value nil) (error nil) name)
 
 (defun spawn (name function)
   "Run FUNCTION in a new thread (skips the test where there are none)."
@@ -39,7 +39,16 @@
     (setf (test-thread-thread tt)
           (bt:make-thread (lambda ()
                             (let ((value nil))
-                              (unwind-protect (setf value (funcall function))
+                              ;; An error ends the thread, not the process (nor
+                              ;; a debugger reading the terminal from it): JOIN
+                              ;; fails the test with it.
+                              (unwind-protect
+                                   (handler-case (setf value (funcall function))
+                                     (error (e)
+                                       (setf (test-thread-error tt) e)
+                                       (ignore-errors
+                                        (format *error-output* "~&thread ~A: ~S: ~A~%"
+                                                name (type-of e) e))))
                                 (bt:with-lock-held ((test-thread-lock tt))
                                   (setf (test-thread-value tt) value
                                         (test-thread-finished tt) t)
@@ -77,6 +86,10 @@ if it was terminated)."
                  (fail "thread ~A did not finish within ~A s" (bt:thread-name thread) limit)))))
   (if (wait-finished thread limit)
       (progn (ignore-errors (bt:join-thread (test-thread-thread thread)))
+             (let ((e (test-thread-error thread)))
+               (when e
+                 (fail "thread ~A signalled ~S: ~A" (test-thread-name thread) (type-of e)
+                       (handler-case (princ-to-string e) (error () "#<unprintable>")))))
              (test-thread-value thread))
       (progn (ignore-errors (bt:destroy-thread (test-thread-thread thread)))
              (fail "thread ~A did not finish within ~A s" (test-thread-name thread) limit))))

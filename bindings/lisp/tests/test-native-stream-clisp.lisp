@@ -5,7 +5,8 @@
 (in-package #:usocket-cffi-tests)
 
 (defmacro with-clisp-native-streams (&body body)
-  `(let ((usocket-cffi::*native-streams* t)) ,@body))
+  "BODY as in compat: native streams, and SOCKET gives them."
+  `(let ((usocket-cffi::*native-streams* t) (usocket-cffi::*native-socket-objects* t)) ,@body))
 
 (defun open-fd-count-clisp ()
   (length (directory "/proc/self/fd/*" :full t :if-does-not-exist :ignore)))
@@ -19,6 +20,7 @@
       (let ((out (socket-stream client)) (in (socket-stream server)))
         (is (typep out 'two-way-stream))
         (is (typep (two-way-stream-input-stream out) 'file-stream))
+        (is (eq out (socket client)) "SOCKET is the stream, as native usocket's on CLISP")
         (multiple-value-bind (input output) (ext:stream-handles out)
           (is (integerp input) "cl+ssl's descriptor (EXT:STREAM-HANDLES)")
           (is (/= input (socket-fd client)) "the stream has descriptors of its own")
@@ -28,9 +30,8 @@
         (let ((v (make-octets 3)))
           (is-equal 3 (read-sequence v in))
           (is-equal (octets 1 2 3) v))
-        ;; Hunchentoot's CLISP path: SOCKET:SOCKET-OPTIONS (on USOCKET:SOCKET,
-        ;; which is the core's handle here: see the README).
-        (socket:socket-options in :so-rcvtimeo 0.2)
+        ;; Hunchentoot's CLISP path: SOCKET:SOCKET-OPTIONS on USOCKET:SOCKET.
+        (socket:socket-options (socket server) :so-rcvtimeo 0.2)
         (let* ((condition nil)
                (time (timed (handler-case (read-byte in)
                               (error (e) (setf condition e))))))
@@ -97,6 +98,7 @@
         (is (typep out 'two-way-stream))
         (is (typep in 'usocket-cffi::usocket-stream)
             ":default (bivalent) keeps the Gray stream: CLISP's streams are not bivalent")
+        (is (integerp (socket server)) "and SOCKET is then the core's handle")
         (write-line (string (code-char #xE9)) out)
         (force-output out)
         (is-equal #xE9 (read-byte in) "latin-1 on the wire")))))

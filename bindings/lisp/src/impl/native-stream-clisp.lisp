@@ -9,8 +9,9 @@
 ;;;; anything but a regular file, so the stream here is a TWO-WAY-STREAM of a
 ;;;; buffered input FILE-STREAM and a buffered output FILE-STREAM, each on its
 ;;;; own duplicate of the descriptor (EXT:MAKE-STREAM duplicates the one
-;;;; usocket_dup_fd gives, which is closed at once). What programs use of the
-;;;; native stream works on it: READ-LINE, READ-SEQUENCE and the rest at CLISP's
+;;;; usocket_dup_fd gives, which is closed at once). In compat, usocket's SOCKET
+;;;; of a stream socket is that stream too (NATIVE-SOCKET-OBJECT), as native
+;;;; usocket's. What programs use of the native stream works on it: READ-LINE, READ-SEQUENCE and the rest at CLISP's
 ;;;; speed, EXT:STREAM-HANDLES (cl+ssl's descriptor), SOCKET:SOCKET-OPTIONS
 ;;;; (Hunchentoot's :SO-RCVTIMEO and :SO-SNDTIMEO: the options are the
 ;;;; socket's, shared by every descriptor of it, the core's included) and
@@ -53,7 +54,7 @@ CLOSING true once its close has begun.")
   "A new descriptor (close-on-exec) for USOCKET's socket, owned by the caller."
   (cffi:with-foreign-object (fd :int32)
     (with-socket-context (usocket)
-      (%dup-fd (socket usocket) fd))
+      (%dup-fd (socket-handle usocket) fd))
     (cffi:mem-ref fd :int32)))
 
 (defun close-fd (fd)
@@ -116,7 +117,7 @@ two descriptors and USOCKET's handle."
            (unless abort
              (ignore-errors (finish-output out)))
            (unless (closed-p usocket)
-             (without-interrupts (%shutdown-raw (socket usocket) +shut-both+))))
+             (without-interrupts (%shutdown-raw (socket-handle usocket) +shut-both+))))
       (ignore-errors (close in :abort t))
       (ignore-errors (close out :abort t))
       (close-usocket-handle usocket))))
@@ -149,6 +150,19 @@ descriptor, or end of file). No system call when the buffer holds input."
 SOCKET-OPTION has set."
   (declare (ignore stream seconds))
   nil)
+
+;;; usocket's SOCKET of a stream socket in compat: its native stream, as
+;;; native usocket's on CLISP (there the socket stream is both). Hunchentoot's
+;;; CLISP path sets its timeouts with SOCKET:SOCKET-OPTIONS on it.
+
+(defmethod native-socket-object ((usocket stream-usocket))
+  (when (and *native-socket-objects* (native-stream-socket-p usocket))
+    (let ((stream (slot-value usocket 'stream)))
+      (cond ((native-stream-p stream) stream)
+            ((and (null stream) (not (closed-p usocket))
+                  (not (eq (slot-value usocket 'element-type) :default)))
+             (let ((made (socket-stream usocket)))
+               (and (native-stream-p made) made)))))))
 
 ;;; CLISP's conditions from native streams, as native usocket maps them
 ;;; (backend/clisp.lisp's +clisp-error-map+): by the errno of an OS-ERROR or

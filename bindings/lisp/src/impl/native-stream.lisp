@@ -8,6 +8,13 @@
 
 (in-package #:usocket-cffi)
 
+(defgeneric native-socket-object (usocket)
+  (:documentation "The implementation's own socket object that usocket's SOCKET
+gives for USOCKET in compat (ECL: an sb-bsd-sockets socket on a dup of the
+descriptor, for Hunchentoot's timeouts), or NIL: SOCKET is then the core's
+handle. Methods live in the implementation's native-stream file.")
+  (:method (usocket) (declare (ignore usocket)) nil))
+
 (defun native-streams-supported-p ()
   "Whether this Lisp gets native streams with *NATIVE-STREAMS*."
   #+(or sbcl clisp) t

@@ -60,6 +60,12 @@ Reported SKIP when they fail, PASS when they pass; never counted as failures.")
 
 (defparameter *suite-test-timeout* 30)
 
+(defun thread-failure-p (text)
+  "Whether a failed test's report shows it stopped at making a thread: the
+condition compat signals for a missing feature (UNSUPPORTED, naming threads)
+or the one bordeaux-threads signals in a Lisp without them."
+  (or (search "UNSUPPORTED" text) (search "BORDEAUX-MP-CONDITION" text)))
+
 (defun rt-report-reason (text)
   "\"expected ...; got ...\" out of rt's failure report."
   (let* ((flat (one-line text 100000))
@@ -104,9 +110,13 @@ Reported SKIP when they fail, PASS when they pass; never counted as failures.")
                     (let ((reason (format nil "~A~:[~; (stopped after ~,1F s)~]"
                                           (rt-report-reason text)
                                           (>= seconds *suite-test-timeout*) seconds)))
-                      (if known
-                          (report :skip full (format nil "~A [ran: ~A]" known reason))
-                          (report :fail full reason))))))))))
+                      (cond (known
+                             (report :skip full (format nil "~A [ran: ~A]" known reason)))
+                            ((and (not bt:*supports-threads-p*) (thread-failure-p text))
+                             (report :skip full (format nil "needs threads, which ~A ~A is built without [ran: ~A]"
+                                                        (lisp-implementation-type)
+                                                        (lisp-implementation-version) reason)))
+                            (t (report :fail full reason)))))))))))
 
 (format t "~&INFO usocket-test ~A: ~D tests from ~A~%" *suite* (length (cdr rt::*entries*))
         (asdf:system-source-directory "usocket-test"))
