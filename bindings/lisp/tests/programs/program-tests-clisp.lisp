@@ -38,8 +38,15 @@
   (hunchentoot:stop hunchentoot:*acceptor*)
   "stopping")
 
+(defconstant +pr-set-pdeathsig+ 1)
+(defconstant +sigterm+ 15)
+
 (defun serve ()
   "The child's life: serve until /stop, say STOPPED, exit at the end of input."
+  ;; SIGTERM when the test process dies (killed by run.sh's time limit, say):
+  ;; no server is left behind, listening.
+  (cffi:foreign-funcall "prctl" :int +pr-set-pdeathsig+ :unsigned-long +sigterm+
+                        :unsigned-long 0 :unsigned-long 0 :unsigned-long 0 :int)
   (let ((acceptor (apply #'make-instance
                          (if (string= *server-mode* "ssl")
                              'announcing-ssl-acceptor
