@@ -6,8 +6,12 @@
 ;;;; on ECL, ECL's own socket stream (SB-BSD-SOCKETS:SOCKET-MAKE-STREAM) on
 ;;;; such a descriptor, and SOCKET gives its SB-BSD-SOCKETS socket
 ;;;; (native-stream-ecl.lisp, loaded on ECL only, which also sets
-;;;; +NATIVE-CONDITION-MAP+). Elsewhere there is no native stream yet: stream
-;;;; sockets have the binding's Gray stream, and these stand-ins say so.
+;;;; +NATIVE-CONDITION-MAP+); on CLISP, a two-way stream of buffered file
+;;;; streams on such descriptors, which SOCKET also gives (for
+;;;; SOCKET:SOCKET-OPTIONS; native-stream-clisp.lisp). On ABCL there is no
+;;;; native stream: stream sockets have the binding's Gray stream, and these
+;;;; stand-ins say so (SOCKET gives a java.net.Socket carrying the read
+;;;; timeout, native-socket-abcl.lisp).
 
 (in-package #:usocket-cffi)
 
@@ -20,8 +24,8 @@ handle. Methods live in the implementation's native-stream file.")
 
 (defun native-streams-supported-p ()
   "Whether this Lisp gets native streams with *NATIVE-STREAMS*."
-  #+(or sbcl ecl) t
-  #-(or sbcl ecl) nil)
+  #+(or sbcl ecl clisp) t
+  #-(or sbcl ecl clisp) nil)
 
 (defparameter +native-condition-map+
   #+sbcl
@@ -34,7 +38,7 @@ handle. Methods live in the implementation's native-stream file.")
   "The implementation's own conditions (from native streams) and the usocket
 class each becomes inside WITH-MAPPED-CONDITIONS, as native usocket maps them.")
 
-#-(or sbcl ecl)
+#-(or sbcl ecl clisp)
 (progn
   (defun native-stream-p (stream)
     (declare (ignore stream))
