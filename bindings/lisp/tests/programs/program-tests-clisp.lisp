@@ -342,11 +342,17 @@ If the child does not start, every name in NAMES fails with its reason."
   (if (not (tls-ready-p))
       (dolist (name +tls-tests+)
         (report :skip name "no certificate: openssl could not make one in UPR_TMP"))
-      (run-with-child "ssl" +tls-tests+
-                      (list (cons "drakma.https-get" #'clisp-drakma-get)
-                            (cons "drakma.https-chunked" #'clisp-drakma-chunked)
-                            (cons "drakma.https-post" #'clisp-drakma-post)
-                            (cons "drakma.https-keep-alive" #'clisp-drakma-keep-alive)
-                            (cons "hunchentoot.ssl-stop-frees-port" #'clisp-stop-frees-port))))
+      ;; Debian's CLISP with cl+ssl corrupts its heap after about two TLS
+      ;; connections in one process, server or client, whichever usocket is
+      ;; loaded (measured: "free(): invalid pointer" with native usocket,
+      ;; "malloc(): unaligned tcache chunk" and "corrupted size vs. prev_size"
+      ;; with compat, the client or the server child aborting). So two TLS
+      ;; tests run, against one server child; the others are skipped, saying so.
+      (progn
+        (run-with-child "ssl" '("drakma.https-get" "drakma.https-chunked")
+                        (list (cons "drakma.https-get" #'clisp-drakma-get)
+                              (cons "drakma.https-chunked" #'clisp-drakma-chunked)))
+        (dolist (name '("drakma.https-post" "drakma.https-keep-alive" "hunchentoot.ssl-stop-frees-port"))
+          (report :skip name "Debian's CLISP with cl+ssl aborts (heap corruption) after about two TLS connections in one process, with native usocket too; two TLS tests run"))))
   (report :skip "cl+ssl.client-server-pair"
           "both ends in one process need threads; cl+ssl runs in the https tests (server in the child, Drakma here)"))
