@@ -39,10 +39,8 @@ static void echo_tcp(void) {
     uint16_t port;
     int lfd = raw_listener(16, &port);
     announce("%ld", port);
-    int c;
-    do c = accept(lfd, NULL, NULL); while (c < 0 && errno == EINTR);
+    int c = accept_one(lfd);
     if (c < 0) fail("accept: %s", strerror(errno));
-    close(lfd);
     int one = 1;
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     static char buf[65536];
@@ -58,21 +56,9 @@ static void bulk(long long total) {
     uint16_t port;
     int lfd = raw_listener(16, &port);
     announce("%ld", port);
-    int c;
-    do c = accept(lfd, NULL, NULL); while (c < 0 && errno == EINTR);
+    int c = accept_one(lfd);
     if (c < 0) fail("accept: %s", strerror(errno));
-    close(lfd);
-    static char buf[1 << 20];
-    memset(buf, 'x', sizeof buf);
-    while (total > 0) {
-        size_t n = total < (long long)sizeof buf ? (size_t)total : sizeof buf;
-        if (write_all(c, buf, n) != 0) exit(1);
-        total -= (long long)n;
-    }
-    shutdown(c, SHUT_WR);
-    char b;
-    while (recv(c, &b, 1, 0) > 0) {}
-    exit(0);
+    exit(send_bulk(c, total) == 0 ? 0 : 1);
 }
 
 static void echo_udp(void) {

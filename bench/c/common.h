@@ -298,28 +298,40 @@ static inline void fork_tcp_echo(int lfd) {
     g_child = pid;
 }
 
+/* The one connection of a listener (retried on EINTR), which is then closed;
+ * -1 if accept failed. */
+static inline int accept_one(int lfd) {
+    int c;
+    do c = accept(lfd, NULL, NULL); while (c < 0 && errno == EINTR);
+    close(lfd);
+    return c;
+}
+
+/* Send total bytes on c in 1 MiB writes, shut down, and wait for the reader
+ * to close (so no RST can cut the tail). 0 when all went, -1 otherwise. */
+static inline int send_bulk(int c, long long total) {
+    static char buf[1 << 20];
+    memset(buf, 'x', sizeof buf);
+    while (total > 0) {
+        size_t n = total < (long long)sizeof buf ? (size_t)total : sizeof buf;
+        if (write_all(c, buf, n) != 0) return -1;
+        total -= (long long)n;
+    }
+    shutdown(c, SHUT_WR);
+    char b;
+    while (recv(c, &b, 1, 0) > 0) {}
+    return 0;
+}
+
 /* Bulk sender: accept one connection, send total bytes in 1 MiB writes, close. */
 static inline void fork_bulk_sender(int lfd, long long total) {
     pid_t pid = fork();
     if (pid < 0) fail("fork: %s", strerror(errno));
     if (pid == 0) {
         child_setup();
-        int c;
-        do c = accept(lfd, NULL, NULL); while (c < 0 && errno == EINTR);
+        int c = accept_one(lfd);
         if (c < 0) _exit(1);
-        close(lfd);
-        static char buf[1 << 20];
-        memset(buf, 'x', sizeof buf);
-        while (total > 0) {
-            size_t n = total < (long long)sizeof buf ? (size_t)total : sizeof buf;
-            if (write_all(c, buf, n) != 0) _exit(1);
-            total -= (long long)n;
-        }
-        shutdown(c, SHUT_WR);
-        /* wait for the reader to close so no RST can cut the tail */
-        char b;
-        while (recv(c, &b, 1, 0) > 0) {}
-        _exit(0);
+        _exit(send_bulk(c, total) == 0 ? 0 : 1);
     }
     g_child = pid;
 }
