@@ -449,9 +449,9 @@ system calls that thread was seen in, sampled every half millisecond."
 (deffault "wait-timeout-on-nothing"
   (multiple-value-bind (rc core)
       (thread-syscalls (lambda ()
-                         (cffi:with-foreign-object (n :size)
+                         (cffi:with-foreign-object (n 'usocket-cffi::size-t)
                            (cffi:foreign-funcall "usocket_wait_for_input" :pointer (cffi:null-pointer)
-                                                 :size 0 :int64 200 :pointer (cffi:null-pointer)
+                                                 usocket-cffi::size-t 0 :int64 200 :pointer (cffi:null-pointer)
                                                  :pointer n :pointer (cffi:null-pointer) :int32))))
     (unless (and (eql rc 0) core)
       (error "setup: the core's own wait on nothing gave ~S, samples ~S" rc core))
@@ -804,7 +804,8 @@ thread of their own)."
                        (multiple-value-bind (handles1 fds1) (settled-counts handles fds)
                          (cond ((string/= got expected)
                                 (check nil id "expected ~A, got ~A" expected got))
-                               ((or (/= handles handles1) (/= fds fds1))
+                               ((or (/= handles handles1)
+                                    (if (runtime-owns-descriptors-p) (> fds1 fds) (/= fds fds1)))
                                 (check nil id "~A, but handles ~D -> ~D, descriptors ~D -> ~D"
                                        got handles handles1 fds fds1))
                                (t (check t id "~A (~D ms)" got (round took))))))))))))

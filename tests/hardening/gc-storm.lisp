@@ -49,7 +49,7 @@ name, or FORM's value) is EXPECTED."
   "A read through the core alone: usocket_read with SO_RCVTIMEO = MS, no slicing."
   (let ((h (usocket-cffi::socket-handle usocket)))
     (usocket-cffi::%set-option h 0 ms)
-    (cffi:with-foreign-objects ((buf :uint8 1) (n :size))
+    (cffi:with-foreign-objects ((buf :uint8 1) (n 'usocket-cffi::size-t))
       (let ((code (usocket-cffi::%read h buf 1 n)))
         (if (zerop code) :data (usocket-cffi::%error-name code))))))
 

@@ -25,6 +25,13 @@
   #+sbcl "SBCL" #+ecl "ECL" #+clisp "CLISP" #+abcl "ABCL"
   #-(or sbcl ecl clisp abcl) (lisp-implementation-type))
 
+(defun runtime-owns-descriptors-p ()
+  "Whether the runtime opens and closes descriptors of its own while Lisp code
+runs (the JVM: class files, jars, its own pipes), so that a fault may see one
+fewer descriptor after it than before without closing anything of anyone's."
+  #+abcl t
+  #-abcl nil)
+
 (defun lisp-command (script)
   "The command line that runs SCRIPT on this implementation (a child runtime
 of the same kind as the one under test), as bindings/lisp/run-tests.sh and

@@ -59,7 +59,7 @@
   (backlog :int32)
   (multi-threading :bool)
   (timeout-ms :int64)
-  (max-buffer-size :size))
+  (max-buffer-size size-t))
 
 ;;; The header's constants are in constants.lisp, generated from it.
 
@@ -101,9 +101,9 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
 ;;; Addresses.
 
 (defcore "usocket_address_format" %address-format status
-  (a :pointer) (buf :pointer) (cap :size))
+  (a :pointer) (buf :pointer) (cap size-t))
 (defcore "usocket_resolve" %resolve status
-  (host :string) (out :pointer) (cap :size) (count :pointer))
+  (host :string) (out :pointer) (cap size-t) (count :pointer))
 (defcore "usocket_host_by_name" %host-by-name status (host :string) (out :pointer))
 
 ;;; Creating and closing.
@@ -132,11 +132,11 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
 (declaim (inline %read %write %write-some %input-available %send %receive %accept %accept-from
                  %wait-for-input %wait-list-wait))
 (defcore "usocket_read" %read :int32
-  (s usocket-t) (buf :pointer) (len :size) (nread :pointer))
+  (s usocket-t) (buf :pointer) (len size-t) (nread :pointer))
 (defcore "usocket_write" %write :int32
-  (s usocket-t) (buf :pointer) (len :size) (nwritten :pointer))
+  (s usocket-t) (buf :pointer) (len size-t) (nwritten :pointer))
 (defcore "usocket_write_some" %write-some :int32
-  (s usocket-t) (buf :pointer) (len :size) (timeout-ms :int64) (nwritten :pointer))
+  (s usocket-t) (buf :pointer) (len size-t) (timeout-ms :int64) (nwritten :pointer))
 (defcore "usocket_input_available" %input-available status
   (s usocket-t) (available :pointer))
 
@@ -144,36 +144,36 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
 
 (declaim (inline %read-for %accept-for %receive-for))
 (defcore "usocket_read_for" %read-for :int32
-  (s usocket-t) (buf :pointer) (len :size) (timeout-ms :int64) (nread :pointer))
+  (s usocket-t) (buf :pointer) (len size-t) (timeout-ms :int64) (nread :pointer))
 (defcore "usocket_accept_for" %accept-for :int32
   (listener usocket-t) (timeout-ms :int64) (out :pointer) (peer :pointer))
 (defcore "usocket_receive_for" %receive-for :int32
-  (s usocket-t) (buf :pointer) (len :size) (timeout-ms :int64) (nreceived :pointer)
+  (s usocket-t) (buf :pointer) (len size-t) (timeout-ms :int64) (nreceived :pointer)
   (from :pointer))
 
 ;;; Datagram I/O.
 
 (defcore "usocket_send" %send :int32
-  (s usocket-t) (buf :pointer) (len :size) (host :pointer) (port :uint16) (nsent :pointer))
+  (s usocket-t) (buf :pointer) (len size-t) (host :pointer) (port :uint16) (nsent :pointer))
 (defcore "usocket_receive" %receive :int32
-  (s usocket-t) (buf :pointer) (len :size) (nreceived :pointer) (from :pointer))
+  (s usocket-t) (buf :pointer) (len size-t) (nreceived :pointer) (from :pointer))
 
 ;;; Unix-domain sockets (0.2).
 
 (defcore "usocket_connect_local" %connect-local :int32 (path :pointer) (opts :pointer) (out :pointer))
 (defcore "usocket_listen_local" %listen-local :int32 (path :pointer) (opts :pointer) (out :pointer))
 (defcore "usocket_local_path" %local-path status
-  (s usocket-t) (buf :pointer) (cap :size) (len :pointer))
+  (s usocket-t) (buf :pointer) (cap size-t) (len :pointer))
 (defcore "usocket_peer_path" %peer-path status
-  (s usocket-t) (buf :pointer) (cap :size) (len :pointer))
+  (s usocket-t) (buf :pointer) (cap size-t) (len :pointer))
 (defcore "usocket_peer_credentials" %peer-credentials status
   (s usocket-t) (pid :pointer) (uid :pointer) (gid :pointer))
 (defcore "usocket_send_local" %send-local :int32
-  (s usocket-t) (buf :pointer) (len :size) (path :pointer) (nsent :pointer))
+  (s usocket-t) (buf :pointer) (len size-t) (path :pointer) (nsent :pointer))
 (declaim (inline %receive-local))
 (defcore "usocket_receive_local" %receive-local :int32
-  (s usocket-t) (buf :pointer) (len :size) (timeout-ms :int64) (nreceived :pointer)
-  (from :pointer) (from-cap :size) (from-len :pointer))
+  (s usocket-t) (buf :pointer) (len size-t) (timeout-ms :int64) (nreceived :pointer)
+  (from :pointer) (from-cap size-t) (from-len :pointer))
 
 ;;; Names and options.
 
@@ -185,17 +185,17 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
 ;;; Waiting.
 
 (defcore "usocket_wait_for_input" %wait-for-input :int32
-  (sockets :pointer) (n :size) (timeout-ms :int64) (states :pointer)
+  (sockets :pointer) (n size-t) (timeout-ms :int64) (states :pointer)
   (nready :pointer) (remaining-ms :pointer))
 (defcore "usocket_wait_list_new" %wait-list-new status (out :pointer))
 (defcore "usocket_wait_list_add" %wait-list-add status (list usocket-t) (s usocket-t))
 (defcore "usocket_wait_list_remove" %wait-list-remove status (list usocket-t) (s usocket-t))
 (defcore "usocket_wait_list_wait" %wait-list-wait :int32
-  (list usocket-t) (timeout-ms :int64) (ready :pointer) (cap :size)
+  (list usocket-t) (timeout-ms :int64) (ready :pointer) (cap size-t)
   (nready :pointer) (remaining-ms :pointer))
 (defcore "usocket_wait_list_clear" %wait-list-clear status (list usocket-t))
 (defcore "usocket_wait_list_free" %wait-list-free :int32 (list usocket-t))
-(defcore "usocket_open_handles" %open-handles :size)
+(defcore "usocket_open_handles" %open-handles size-t)
 
 ;;; The core's own socket server. SOCKET-SERVER is built from Lisp threads
 ;;; instead (handlers run as Lisp code, in Lisp threads, with Lisp's special
@@ -210,7 +210,7 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
 (defcore "usocket_server_spawn" %server-spawn status (server usocket-t))
 (defcore "usocket_server_stop" %server-stop status (server usocket-t))
 (defcore "usocket_server_set_stack_size" %server-set-stack-size status
-  (server usocket-t) (bytes :size))
+  (server usocket-t) (bytes size-t))
 (defcore "usocket_server_wait" %server-wait :int32 (server usocket-t) (timeout-ms :int64))
 (defcore "usocket_server_new_local" %server-new-local :int32
   (path :pointer) (opts :pointer) (tcp :pointer) (user-data :pointer) (server :pointer))
@@ -219,7 +219,7 @@ the bare code for use inside WITHOUT-INTERRUPTS)."
 (defcore "usocket_server_next" %server-next :int32
   (server usocket-t) (timeout-ms :int64) (client :pointer) (peer :pointer))
 (defcore "usocket_server_next_datagram" %server-next-datagram :int32
-  (server usocket-t) (timeout-ms :int64) (buf :pointer) (cap :size) (len :pointer)
+  (server usocket-t) (timeout-ms :int64) (buf :pointer) (cap size-t) (len :pointer)
   (peer :pointer))
 (defcore "usocket_server_reply" %server-reply :int32
-  (server usocket-t) (buf :pointer) (len :size) (peer :pointer))
+  (server usocket-t) (buf :pointer) (len size-t) (peer :pointer))

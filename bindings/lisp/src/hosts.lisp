@@ -261,9 +261,9 @@ null pointer."
   (let ((*error-host* name)
         (cap 8))
     (loop
-      (cffi:with-foreign-objects ((out '(:struct address) cap) (count :size))
+      (cffi:with-foreign-objects ((out '(:struct address) cap) (count 'size-t))
         (%resolve (host-string name) out cap count)
-        (let ((n (cffi:mem-ref count :size)))
+        (let ((n (cffi:mem-ref count 'size-t)))
           (when (<= n cap)
             (return (loop for i below n
                           collect (address-octets

@@ -96,10 +96,10 @@ for a datagram socket)."
   "The path FUNCTION (%LOCAL-PATH or %PEER-PATH) writes for USOCKET, or NIL
 for an unnamed socket."
   (let ((cap (1+ +local-path-max+)))
-    (cffi:with-foreign-objects ((buf :char cap) (len :size))
+    (cffi:with-foreign-objects ((buf :char cap) (len 'size-t))
       (with-socket-context (usocket)
         (funcall function (socket-handle usocket) buf cap len))
-      (let ((path (cffi:foreign-string-to-lisp buf :count (cffi:mem-ref len :size)
+      (let ((path (cffi:foreign-string-to-lisp buf :count (cffi:mem-ref len 'size-t)
                                                    :encoding :utf-8)))
         (if (string= path "") nil path)))))
 
@@ -132,9 +132,9 @@ other end of a connected Unix-domain stream SOCKET (SO_PEERCRED)."))
 on a connected socket); the count sent."
   (with-socket-context (usocket path)
     (with-local-path (to path)
-      (cffi:with-foreign-object (nsent :size)
+      (cffi:with-foreign-object (nsent 'size-t)
         (with-committed-call (code value message errno)
             ((with-octets-pointer (p data start length :direction :out)
                (%send-local (socket-handle usocket) p length to nsent))
-             (cffi:mem-ref nsent :size))
+             (cffi:mem-ref nsent 'size-t))
           (if (zerop code) value (signal-status code message errno)))))))

@@ -106,14 +106,14 @@ slices until it succeeds: true then; NIL once the server was stopped or closed."
   (let ((handle (socket-handle server))
         (buffer (make-array max-buffer-size :element-type 'octet)))
     (unwind-protect
-         (cffi:with-foreign-objects ((peer '(:struct address)) (len :size))
+         (cffi:with-foreign-objects ((peer '(:struct address)) (len 'size-t))
            (loop
              (unless (server-loop-call (server "socket-server") (slice)
                        (with-octets-pointer (p buffer 0 max-buffer-size :direction :in
-                                                              :filled (cffi:mem-ref len :size))
+                                                              :filled (cffi:mem-ref len 'size-t))
                          (%server-next-datagram handle slice p max-buffer-size len peer)))
                (return))
-             (let* ((n (cffi:mem-ref len :size))
+             (let* ((n (cffi:mem-ref len 'size-t))
                     (reply (let ((*remote-host* (address-octets peer))
                                  (*remote-port* (address-port peer)))
                              (with-handler-errors-reported

@@ -136,7 +136,7 @@ sockets (NIL) and no timeout, INVALID-ARGUMENT-ERROR (it would never return)."
 (defun wait-on-nothing (timeout)
   "usocket_wait_for_input with no sockets, in interrupt-safe slices."
   (let ((deadline (deadline-after timeout)))
-    (cffi:with-foreign-objects ((count :size) (remaining :int64) (none 'usocket-t)
+    (cffi:with-foreign-objects ((count 'size-t) (remaining :int64) (none 'usocket-t)
                                 (states :uint8))
       (loop
         (let ((slice (if deadline (slice-ms deadline) -1)))
@@ -172,14 +172,14 @@ socket among them signals INVALID-HANDLE-ERROR, as the core does."
       (incf i))
     (let ((deadline (deadline-after timeout))
           (nready 0))
-      (cffi:with-foreign-objects ((count :size) (remaining :int64))
+      (cffi:with-foreign-objects ((count 'size-t) (remaining :int64))
         (loop
           (let ((slice (if (plusp buffered) 0 (slice-ms deadline))))
             (with-committed-call (code value message errno)
                 ((with-vector-pointer (hp handles :uint64 :direction :out)
                    (with-vector-pointer (sp states :uint8 :direction :in)
                      (%wait-for-input hp n slice sp count remaining)))
-                 (cffi:mem-ref count :size))
+                 (cffi:mem-ref count 'size-t))
               (unless (zerop code)
                 ;; A socket closed (by another thread) during the wait.
                 (signal-status code message errno :socket (find-if #'closed-p sockets)))

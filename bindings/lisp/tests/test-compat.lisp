@@ -85,11 +85,12 @@ table): exact names, not substrings."
                                       args)))
 
 (defun program-lines (output)
-  "The program's own lines (\"name: value\"), without compiler chatter."
+  "The program's own lines (\"name: value\", the name in lower case), without
+compiler chatter (\"WARNING: ...\", which a cold compile on ABCL prints)."
   (remove-if-not (lambda (line)
                    (let ((colon (position #\: line)))
                      (and colon (plusp colon)
-                          (every #'alpha-char-p (subseq line 0 colon)))))
+                          (every #'lower-case-p (subseq line 0 colon)))))
                  (split-on #\Newline output)))
 
 (deftest usocket-program-runs-unchanged-through-compat

@@ -55,7 +55,7 @@
           ((string= type "usocket_t") :uint64)
           ((string= type "uint16_t") :uint16)
           ((string= type "uint8_t") :uint8)
-          ((string= type "size_t") :size)
+          ((string= type "size_t") 'usocket-cffi::size-t)
           ((string= type "bool") :bool)
           ((string= type "void") :void)
           ((member type '("usocket_tcp_handler" "usocket_udp_handler") :test #'string=)

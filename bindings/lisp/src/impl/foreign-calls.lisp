@@ -9,6 +9,15 @@
 
 (in-package #:usocket-cffi)
 
+;;; size_t. CFFI's :SIZE is :UINT64 only where the 64-BIT feature is on, and
+;;; ABCL does not have it: there :SIZE is 4 bytes, so a size_t out-parameter
+;;; would get 4 bytes of the core's 8, a struct's size_t field would be laid
+;;; out short, and a size_t argument passed on the stack (the seventh and
+;;; later) would carry 4 bytes of garbage above it (seen: a FROM-CAP of 108
+;;; arriving as #x900001010000006C). SIZE-T is the width of a pointer.
+(cffi:defctype size-t #.(if (= 8 (cffi:foreign-type-size :pointer)) :uint64 :uint32)
+  "C's size_t (the core's usize).")
+
 (defmacro define-core-function (c-name lisp-name return-type &rest args)
   #-ecl
   `(cffi:defcfun (,c-name ,lisp-name) ,return-type ,@args)

@@ -174,7 +174,7 @@ else from the heap (a large stack block overflows CLISP's C stack)."
 (defmacro word-at (pointer)
   "The size_t at POINTER."
   #+sbcl `(sb-sys:sap-ref-word ,pointer 0)
-  #-sbcl `(cffi:mem-ref ,pointer :size))
+  #-sbcl `(cffi:mem-ref ,pointer 'size-t))
 
 (defmacro with-vector-pointer ((pointer vector element-type &key (direction :io)) &body body)
   "Bind POINTER to a foreign pointer to the elements of VECTOR, a simple

@@ -23,7 +23,7 @@
   #+sbcl (sb-ext:native-namestring pathname :as-file t)
   #-sbcl (uiop:native-namestring pathname))
 
-(cffi:defcfun ("gethostname" %gethostname) :int (name :pointer) (len :size))
+(cffi:defcfun ("gethostname" %gethostname) :int (name :pointer) (len size-t))
 
 (defun host-name ()
   "This machine's host name, or NIL and the errno."
