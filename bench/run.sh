@@ -1,5 +1,5 @@
 #!/bin/sh
-# The benchmark suite of usocket-core: `bench/run.sh` (full, < 10 minutes)
+# The benchmark suite of usocket-core: `bench/run.sh` (full, about 16 minutes with ECL and CLISP)
 # or `bench/run.sh QUICK=1` (same report and charts, < 3 minutes).
 # Extra arguments go to bench/run.py (see `bench/run.py --help`).
 # Assumes `cargo build --release` has run; writes bench/results/.
