@@ -41,15 +41,8 @@ static void echo_tcp(void) {
     announce("%ld", port);
     int c = accept_one(lfd);
     if (c < 0) fail("accept: %s", strerror(errno));
-    int one = 1;
-    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    static char buf[65536];
-    for (;;) {
-        ssize_t r = recv(c, buf, sizeof buf, 0);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) exit(0);
-        if (write_all(c, buf, (size_t)r) != 0) exit(0);
-    }
+    echo_until_closed(c);
+    exit(0);
 }
 
 static void bulk(long long total) {

@@ -275,6 +275,19 @@ static inline void kill_child(void) {
     }
 }
 
+/* Echo everything on c (TCP_NODELAY) until the peer closes or an error. */
+static inline void echo_until_closed(int c) {
+    int one = 1;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    static char buf[65536];
+    for (;;) {
+        ssize_t r = recv(c, buf, sizeof buf, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return;
+        if (write_all(c, buf, (size_t)r) != 0) return;
+    }
+}
+
 /* TCP echo: accept one connection on lfd, echo until EOF. */
 static inline void fork_tcp_echo(int lfd) {
     pid_t pid = fork();
@@ -285,15 +298,8 @@ static inline void fork_tcp_echo(int lfd) {
         do c = accept(lfd, NULL, NULL); while (c < 0 && errno == EINTR);
         if (c < 0) _exit(1);
         close(lfd);
-        int one = 1;
-        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        static char buf[65536];
-        for (;;) {
-            ssize_t r = recv(c, buf, sizeof buf, 0);
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) _exit(0);
-            if (write_all(c, buf, (size_t)r) != 0) _exit(0);
-        }
+        echo_until_closed(c);
+        _exit(0);
     }
     g_child = pid;
 }
