@@ -28,6 +28,9 @@ gave it; also the socket's SO_RCVTIMEO.")
    (send-timeout :initform nil :accessor send-timeout-setting
                  :documentation "The send timeout as the user last gave it (SO_SNDTIMEO holds it in ms).")
    (closed-p :initform nil :accessor closed-p)
+   (finalizer-cell :initform nil :accessor finalizer-cell
+                   :documentation "The cell its finalizer closes the handle from, if any
+(REGISTER-HANDLE-FINALIZER); emptied when the handle is closed.")
    (local-p :initform nil :initarg :local-p :reader local-p
             :documentation "Whether it is a Unix-domain socket (see local.lisp).")
    (wait-mark :initform 0 :accessor wait-mark :type fixnum
@@ -77,9 +80,23 @@ closing its stream."))
   (without-interrupts (%close handle)))
 
 (defun register-handle-finalizer (object handle)
-  "Close HANDLE when OBJECT is garbage. The closure holds only the integer.
-Handles are never reused, so a finalizer running after SOCKET-CLOSE is harmless."
-  (finalize object (lambda () (close-handle-quietly handle))))
+  "Close HANDLE when OBJECT is garbage, unless it was closed already. The
+closure holds only a cell with the handle, never OBJECT; a usocket keeps the
+cell too, and CLOSE-USOCKET-HANDLE empties it. A finalizer may run in any
+thread in the middle of an allocation (ECL's collector runs them in the
+thread that allocates), so it must not make a core call fail: a failed close
+of a closed handle would replace that thread's last error message, whose
+string the binding may be decoding at that moment (seen on ECL: babel's
+INVALID-UTF8-CONTINUATION-BYTE on the freed message, in a server thread). A
+close that succeeds leaves the last error alone."
+  (let ((cell (list handle)))
+    (when (typep object 'usocket)
+      (setf (finalizer-cell object) cell))
+    (finalize object (lambda ()
+                       (let ((h (car cell)))
+                         (when h
+                           (setf (car cell) nil)
+                           (close-handle-quietly h)))))))
 
 (defmacro with-socket-context ((socket &optional host) &body body)
   "Evaluate BODY with SOCKET (and HOST) recorded for conditions signalled by

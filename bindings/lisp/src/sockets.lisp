@@ -232,6 +232,8 @@ usocket_address pointer or NIL) receives the client's address."
   "Close USOCKET's core handle once; later calls do nothing."
   (unless (closed-p usocket)
     (setf (closed-p usocket) t)
+    (let ((cell (finalizer-cell usocket)))
+      (when cell (setf (car cell) nil)))  ; its finalizer has nothing to close
     (let ((handle (socket-handle usocket)))
       (when (integerp handle)
         (close-handle-quietly handle))))

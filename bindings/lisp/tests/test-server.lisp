@@ -183,3 +183,19 @@ closing its socket, and check that its thread ends."
                (is-equal "ok" (read-line (socket-stream c))))
           (mapc #'socket-close clients)))
       (is-equal 64 served))))
+
+(deftest finalizers-of-closed-sockets-leave-the-last-error-alone
+  ;; A finalizer may run in this thread during any allocation (ECL's
+  ;; collector runs them where it allocates). The finalizer of a socket
+  ;; closed already must make no core call that fails: that would replace
+  ;; the last error message (and free the string) that this thread may be
+  ;; reading. Regression: ECL server threads died of babel's
+  ;; INVALID-UTF8-CONTINUATION-BYTE decoding such a freed message.
+  (handler-case (socket-close (socket-connect "127.0.0.1" (free-port)))
+    (connection-refused-error () nil))
+  (let ((before (usocket-cffi::%last-error-message)))
+    (is (search "refused" before) before)
+    (loop repeat 200
+          do (socket-close (socket-listen "127.0.0.1" 0)))
+    (loop repeat 4 do (full-gc) (make-list 100000)) ; allocate: finalizers run
+    (is-equal before (usocket-cffi::%last-error-message))))
